@@ -1,0 +1,3 @@
+from gosmee_trio.cli import main
+
+main()

@@ -1,0 +1,146 @@
+"""The client's SSE reader: connect, reconnect with back-off, resume by stream id."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import NoReturn
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import trio
+from httpx_sse import ServerSentEvent, SSEError, aconnect_sse
+
+from gosmee_trio import __version__
+from gosmee_trio.client.message import (
+    GAP_EVENT,
+    IncomingEvent,
+    is_control_event,
+    is_empty_event,
+    parse_message,
+)
+from gosmee_trio.errors import MessageError, StreamError
+from gosmee_trio.events import is_stream_id
+from gosmee_trio.retry import Backoff
+
+log = logging.getLogger(__name__)
+
+
+def sse_url(smee_url: str) -> str:
+    """The stream URL for a channel URL: ``<base>/events/<channel>``.
+
+    smee.io channel URLs are their own stream URL.
+    """
+    parts = urlsplit(smee_url)
+    if parts.hostname == "smee.io":
+        return smee_url
+    base, _, channel = parts.path.rstrip("/").rpartition("/")
+    return urlunsplit(parts._replace(path=f"{base}/events/{channel}"))
+
+
+class Consumer:
+    """Reads one channel's stream and feeds parsed events into ``events``.
+
+    Args:
+        smee_url: the channel URL people were given.
+        client: an ``httpx.AsyncClient`` whose read timeout is the watchdog: no bytes
+            at all (not even a keepalive) for that long means the stream is dead.
+        events: where parsed events go, in stream order.
+    """
+
+    def __init__(
+        self,
+        smee_url: str,
+        client: httpx.AsyncClient,
+        events: trio.MemorySendChannel[IncomingEvent],
+    ) -> None:
+        self.smee_url = smee_url
+        self.url = sse_url(smee_url)
+        self._client = client
+        self._events = events
+        self.last_id = ""
+        self.reconnects = 0
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> NoReturn:
+        """Stream forever, reconnecting with back-off (1 s doubling to 30 s).
+
+        Calls ``task_status.started()`` once the first stream is ready.
+
+        Cancellation: safe at any point; an event is either handed on whole or not
+        at all, and ``last_id`` only names events that were handed on.
+
+        Errors: none escape; every stream failure is logged and retried.
+        """
+        backoff = Backoff()
+        started = False
+
+        def on_ready() -> None:
+            nonlocal started
+            backoff.reset()
+            if not started:
+                started = True
+                task_status.started()
+
+        while True:
+            try:
+                await self._consume_stream(on_ready)
+                reason = "server closed the stream"
+            except (httpx.HTTPError, SSEError, StreamError) as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            delay = backoff.next()
+            self.reconnects += 1
+            log.warning(
+                "stream ended (%s); reconnecting in %.0fs",
+                reason,
+                delay,
+                extra={"stream_id": self.last_id},
+            )
+            await trio.sleep(delay)
+
+    async def _consume_stream(self, on_ready: Callable[[], None]) -> None:
+        headers = {
+            "User-Agent": f"gosmee-trio/{__version__}",
+            "X-Accel-Buffering": "no",
+        }
+        if self.last_id:
+            headers["Last-Event-ID"] = self.last_id
+        async with aconnect_sse(
+            self._client, "GET", self.url, headers=headers
+        ) as source:
+            status = source.response.status_code
+            if not 200 <= status < 300:
+                raise StreamError(
+                    f"expected status 200 from {self.url!r}, got {status}"
+                )
+            log.info("connected", extra={"url": self.url, "stream_id": self.last_id})
+            async for sse in source.aiter_sse():
+                await self._handle(sse, on_ready)
+
+    async def _handle(self, sse: ServerSentEvent, on_ready: Callable[[], None]) -> None:
+        log.debug("SSE frame", extra={"stream_id": sse.id, "event_type": sse.event})
+        if is_control_event(sse.event, sse.data):
+            if sse.event == "ready" or "ready" in sse.data:
+                log.info("stream ready, forwarding events", extra={"url": self.url})
+                on_ready()
+            return
+        if sse.event == GAP_EVENT:
+            log.warning("server reports events lost from its history: %s", sse.data)
+            return
+        if is_empty_event(sse.data):
+            return
+        try:
+            event = parse_message(sse.data, sse.id)
+        except MessageError as exc:
+            log.error(
+                "cannot parse event, skipping it: %s", exc, extra={"stream_id": sse.id}
+            )
+            self._advance(sse.id)
+            return
+        await self._events.send(event)
+        self._advance(sse.id)
+
+    def _advance(self, stream_id: str) -> None:
+        if is_stream_id(stream_id):
+            self.last_id = stream_id

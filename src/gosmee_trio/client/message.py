@@ -1,0 +1,145 @@
+"""Turning one SSE event into a delivery for the target; pure.
+
+Reads both wires: gosmee's (``bodyB`` base64 of the exact body, ``timestamp`` string)
+and smee.io's (``body`` parsed JSON, ``timestamp`` number, ``query`` object).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from gosmee_trio.errors import MessageError
+from gosmee_trio.events import (
+    DELIVERY_ID_HEADERS,
+    EVENT_TYPE_HEADERS,
+    first_header,
+    is_stream_id,
+)
+from gosmee_trio.wire import HOP_BY_HOP
+
+GAP_EVENT = "gosmee-gap"
+_CONTROL_NAMES = frozenset({"ready", "ping"})
+_CONTROL_MESSAGES = frozenset({"connected", "ready"})
+# Keys of the message that are not headers.
+_MESSAGE_KEYS = frozenset({"bodyB", "body", "timestamp", "query"})
+# Headers the target's HTTP client computes itself.
+_NOT_FORWARDED = HOP_BY_HOP | {"content-length"}
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingEvent:
+    """One webhook as received by the client, ready to forward."""
+
+    stream_id: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    query: tuple[tuple[str, str], ...]
+    event_type: str
+    delivery_id: str
+    content_type: str
+    timestamp_ms: int | None
+
+    @property
+    def durable(self) -> bool:
+        """Whether the id is a stream id the server can resume from."""
+        return is_stream_id(self.stream_id)
+
+
+def is_control_event(name: str, data: str) -> bool:
+    """``connected``/``ready``/``ping`` traffic, by event name or exact shape only."""
+    if name in _CONTROL_NAMES or data == "ready":
+        return True
+    if not data.startswith("{"):
+        return False
+    try:
+        parsed = json.loads(data)
+    except ValueError:
+        return False
+    if not isinstance(parsed, dict) or len(parsed) != 1:
+        return False
+    ((key, value),) = parsed.items()
+    return (
+        key.lower() == "message"
+        and isinstance(value, str)
+        and value.lower() in _CONTROL_MESSAGES
+    )
+
+
+def is_empty_event(data: str) -> bool:
+    return data.strip() in ("", "{}")
+
+
+def parse_message(data: str, stream_id: str = "") -> IncomingEvent:
+    """Parse a relay message.
+
+    Raises:
+        MessageError: when ``data`` is not a JSON object with at least one header.
+    """
+    try:
+        fields = json.loads(data)
+    except ValueError as exc:
+        raise MessageError(f"expected a JSON object, got {data[:80]!r}") from exc
+    if not isinstance(fields, dict):
+        raise MessageError(f"expected a JSON object, got {type(fields).__name__}")
+
+    lowered = {k.lower(): v for k, v in fields.items() if isinstance(v, str)}
+    headers = tuple(
+        (_title_case(key), value)
+        for key, value in fields.items()
+        if isinstance(value, str)
+        and key not in _MESSAGE_KEYS
+        and key.lower() not in _NOT_FORWARDED
+    )
+    if not headers:
+        raise MessageError("no headers found in message")
+
+    return IncomingEvent(
+        stream_id=stream_id if is_stream_id(stream_id) else "",
+        headers=headers,
+        body=_body_of(fields),
+        query=_query_of(fields.get("query")),
+        event_type=first_header(lowered, EVENT_TYPE_HEADERS),
+        delivery_id=first_header(lowered, DELIVERY_ID_HEADERS),
+        content_type=lowered.get("content-type", ""),
+        timestamp_ms=_timestamp_of(fields.get("timestamp")),
+    )
+
+
+def _body_of(fields: dict[str, Any]) -> bytes:
+    encoded = fields.get("bodyB")
+    if isinstance(encoded, str):
+        try:
+            return base64.b64decode(encoded, validate=True)
+        except binascii.Error as exc:
+            raise MessageError(f"bodyB is not valid base64: {exc}") from exc
+    if "body" in fields:
+        # smee.io wire: the body arrives parsed, so its JSON text is what we can send.
+        value = fields["body"]
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    return b""
+
+
+def _query_of(value: object) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict):
+        return ()
+    pairs: list[tuple[str, str]] = []
+    for name, values in value.items():
+        items = values if isinstance(values, list) else [values]
+        pairs.extend((str(name), str(item)) for item in items)
+    return tuple(pairs)
+
+
+def _timestamp_of(value: object) -> int | None:
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return int(value)
+    return None
+
+
+def _title_case(key: str) -> str:
+    return "-".join(part[:1].upper() + part[1:] for part in key.split("-"))

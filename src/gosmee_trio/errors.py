@@ -1,0 +1,69 @@
+"""The exception tree of gosmee-trio.
+
+    RelayError
+    ├── ConfigError      bad flag, env var or config value
+    ├── ChannelError     channel id that is malformed or not allowed
+    ├── StreamError      SSE protocol trouble: bad status, wrong content type
+    │   └── StreamIdError    a stream id that is not ``<ms>-<seq>``
+    ├── MessageError     a relayed message the client cannot parse
+    └── DeliveryError    forwarding an event to the target failed
+
+Library exceptions (httpx, PyNaCl) are mapped into this tree at one boundary per
+layer, with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+
+class RelayError(Exception):
+    """Root of every error gosmee-trio raises on purpose."""
+
+
+class ConfigError(RelayError):
+    """A flag, env var or config value is invalid."""
+
+
+class ChannelError(RelayError):
+    """A channel id is malformed or not allowed."""
+
+
+class StreamError(RelayError):
+    """The SSE stream broke a protocol rule."""
+
+
+class StreamIdError(StreamError, ValueError):
+    """A stream id is not of the form ``<ms>-<seq>``."""
+
+
+class MessageError(RelayError):
+    """A relayed message could not be parsed into a delivery."""
+
+
+class DeliveryError(RelayError):
+    """One attempt to forward an event to the target failed.
+
+    Attributes:
+        kind: ``timeout``, ``network``, ``tls``, ``dns``, ``http_status`` or
+            ``transport``.
+        retryable: whether another attempt may succeed.
+        status: HTTP status of the target's answer, when there was one.
+        retry_after: seconds the target asked us to wait, when it did.
+        attempt: which attempt failed (1 is the first).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str,
+        retryable: bool,
+        status: int | None = None,
+        retry_after: float | None = None,
+        attempt: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after
+        self.attempt = attempt

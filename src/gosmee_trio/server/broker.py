@@ -1,0 +1,308 @@
+"""In-process fan-out from a channel to its subscribers, with bounded history.
+
+Publishing encodes an event once and hands a reference to every subscriber's bounded
+memory channel with ``send_nowait``; it never waits on anyone. A subscriber whose
+queue is full is marked *lagging*: once it has drained its queue it reads the events it
+missed from the channel's history by stream id. When history no longer reaches back
+that far it first receives a ``gosmee-gap`` event naming what was lost, then carries on
+from the oldest event still held. A reconnecting client is served the same way: it
+starts out lagging at its ``Last-Event-ID``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import trio
+
+from gosmee_trio.events import (
+    RelayEvent,
+    StreamId,
+    StreamIdGenerator,
+    format_stream_id,
+)
+from gosmee_trio.sse import encode_event
+
+log = logging.getLogger(__name__)
+
+# 100 queued events per subscriber, as upstream: a healthy subscriber drains in
+# microseconds, and one that falls further behind reads from history instead, so a
+# larger queue would only cost memory.
+SUBSCRIBER_BUFFER = 100
+# History per channel: enough for a client that was away for a few minutes of a busy
+# repository, small enough for a 1 GiB VPS with dozens of channels.
+HISTORY_EVENTS = 1000
+HISTORY_BYTES = 64 * 1024 * 1024
+# A channel nobody listens to keeps its history this long after its last webhook, so
+# a laptop that slept through lunch can still resume.
+HISTORY_TTL = 3600.0
+# How often publishing sweeps out idle channels; the sweep is O(channels).
+SWEEP_INTERVAL = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerStatistics:
+    """A snapshot of the broker's counters."""
+
+    channels: int
+    subscribers: dict[str, int]
+    lagging: int
+    lag_events: int
+    gaps: int
+    published: int
+    delivered: int
+    history_bytes: int
+
+
+class _Channel:
+    __slots__ = ("name", "history", "history_bytes", "floor", "subscribers", "touched")
+
+    def __init__(self, name: str, floor: StreamId) -> None:
+        self.name = name
+        self.history: deque[RelayEvent] = deque()
+        self.history_bytes = 0
+        # Every event with an id at or below the floor may have existed but is no
+        # longer held: evicted, or published before this process started.
+        self.floor = floor
+        self.subscribers: set[Subscriber] = set()
+        self.touched = time.monotonic()
+
+    def after(self, cursor: StreamId) -> list[RelayEvent]:
+        found: list[RelayEvent] = []
+        for event in reversed(self.history):
+            if event.stream_id <= cursor:
+                break
+            found.append(event)
+        found.reverse()
+        return found
+
+    def append(self, event: RelayEvent, max_events: int, max_bytes: int) -> None:
+        self.history.append(event)
+        self.history_bytes += len(event.frame)
+        while len(self.history) > 1 and (
+            len(self.history) > max_events or self.history_bytes > max_bytes
+        ):
+            old = self.history.popleft()
+            self.history_bytes -= len(old.frame)
+            self.floor = old.stream_id
+
+
+class Subscriber:
+    """One open stream's view of a channel: a bounded queue plus a cursor."""
+
+    def __init__(self, broker: Broker, channel: _Channel, cursor: StreamId) -> None:
+        self._broker = broker
+        self._channel = channel
+        self._send, self._receive = trio.open_memory_channel[RelayEvent](
+            broker.subscriber_buffer
+        )
+        self._pending: deque[bytes] = deque()
+        self.cursor = cursor
+        # Start lagging so that the first read catches up from history: that is how
+        # Last-Event-ID resume and "nothing published after subscribe is missed" work.
+        self.lagging = True
+
+    def offer(self, event: RelayEvent) -> None:
+        if self.lagging:
+            return
+        try:
+            self._send.send_nowait(event)
+        except trio.WouldBlock:
+            self.lagging = True
+            self._broker._note_lag(self)
+        except trio.ClosedResourceError:
+            pass
+
+    def close(self) -> None:
+        self._send.close()
+
+    @property
+    def queue_depth(self) -> int:
+        return self._receive.statistics().current_buffer_used
+
+    async def receive(self) -> bytes:
+        """Wait for the next frame to send.
+
+        Raises:
+            trio.EndOfChannel: when the broker is closing.
+        """
+        while True:
+            if self._pending:
+                self._broker._delivered += 1
+                return self._pending.popleft()
+            try:
+                event = self._receive.receive_nowait()
+            except trio.WouldBlock:
+                if self.lagging:
+                    self._catch_up()
+                    continue
+                event = await self._receive.receive()
+            if event.stream_id > self.cursor:
+                self.cursor = event.stream_id
+                self._broker._delivered += 1
+                return event.frame
+
+    def _catch_up(self) -> None:
+        channel = self._channel
+        if self.cursor < channel.floor:
+            self._pending.append(self._broker._gap_frame(self, channel))
+            self.cursor = channel.floor
+        missed = channel.after(self.cursor)
+        if not missed:
+            # No await since the lookup, so no publish can slip between the lookup
+            # and this flag: from here on the queue carries everything.
+            self.lagging = False
+            return
+        self._pending.extend(event.frame for event in missed)
+        self.cursor = missed[-1].stream_id
+
+
+class Broker:
+    """In-memory fan-out with per-channel history; the embedded default broker."""
+
+    def __init__(
+        self,
+        *,
+        subscriber_buffer: int = SUBSCRIBER_BUFFER,
+        history_events: int = HISTORY_EVENTS,
+        history_bytes: int = HISTORY_BYTES,
+        history_ttl: float = HISTORY_TTL,
+        ids: StreamIdGenerator | None = None,
+    ) -> None:
+        self.subscriber_buffer = subscriber_buffer
+        self._history_events = history_events
+        self._history_bytes = history_bytes
+        self._history_ttl = history_ttl
+        self._ids = ids or StreamIdGenerator()
+        # Ids at or below this may belong to events this process no longer holds:
+        # published before it started, or in a channel swept out for idleness.
+        self._swept_floor = self._ids.last
+        self._channels: dict[str, _Channel] = {}
+        self._closed = False
+        self._last_sweep = time.monotonic()
+        self._published = 0
+        self._delivered = 0
+        self._lag_events = 0
+        self._gaps = 0
+
+    def next_stream_id(self) -> StreamId:
+        return self._ids.next()
+
+    def tail(self, channel: str) -> StreamId:
+        """The cursor a new subscriber starts from: everything after now."""
+        return self._ids.last
+
+    def publish(self, event: RelayEvent) -> None:
+        """Add ``event`` to its channel's history and offer it to every subscriber."""
+        channel = self._channel(event.channel)
+        channel.append(event, self._history_events, self._history_bytes)
+        channel.touched = time.monotonic()
+        self._published += 1
+        for subscriber in channel.subscribers:
+            subscriber.offer(event)
+        self._sweep_if_due()
+
+    @contextmanager
+    def subscribe(self, channel: str, cursor: StreamId) -> Iterator[Subscriber]:
+        """Register a subscriber that receives every event after ``cursor``.
+
+        Raises:
+            trio.ClosedResourceError: when the broker is already closed.
+        """
+        if self._closed:
+            raise trio.ClosedResourceError("broker is closed")
+        state = self._channel(channel)
+        subscriber = Subscriber(self, state, cursor)
+        state.subscribers.add(subscriber)
+        try:
+            yield subscriber
+        finally:
+            state.subscribers.discard(subscriber)
+            state.touched = time.monotonic()
+            subscriber.close()
+
+    def close(self) -> None:
+        """End every subscriber's stream; used at shutdown."""
+        self._closed = True
+        for state in self._channels.values():
+            for subscriber in state.subscribers:
+                subscriber.close()
+
+    def statistics(self) -> BrokerStatistics:
+        subscribers = {
+            name: len(state.subscribers)
+            for name, state in self._channels.items()
+            if state.subscribers
+        }
+        lagging = sum(
+            sub.lagging
+            for state in self._channels.values()
+            for sub in state.subscribers
+        )
+        return BrokerStatistics(
+            channels=len(self._channels),
+            subscribers=subscribers,
+            lagging=lagging,
+            lag_events=self._lag_events,
+            gaps=self._gaps,
+            published=self._published,
+            delivered=self._delivered,
+            history_bytes=sum(s.history_bytes for s in self._channels.values()),
+        )
+
+    def _channel(self, name: str) -> _Channel:
+        state = self._channels.get(name)
+        if state is None:
+            state = self._channels[name] = _Channel(name, self._swept_floor)
+        return state
+
+    def _note_lag(self, subscriber: Subscriber) -> None:
+        self._lag_events += 1
+        log.warning(
+            "subscriber lagging; it will catch up from history",
+            extra={
+                "channel": subscriber._channel.name,
+                "queue_depth": subscriber.queue_depth,
+            },
+        )
+
+    def _gap_frame(self, subscriber: Subscriber, channel: _Channel) -> bytes:
+        self._gaps += 1
+        oldest = channel.history[0].stream_id if channel.history else None
+        log.warning(
+            "history no longer reaches back to the subscriber's cursor; sending a gap",
+            extra={
+                "channel": channel.name,
+                "stream_id": format_stream_id(subscriber.cursor),
+                "queue_depth": subscriber.queue_depth,
+            },
+        )
+        data = {
+            "error": "missed_history",
+            "requested_id": format_stream_id(subscriber.cursor),
+            "oldest_id": format_stream_id(oldest) if oldest else "",
+        }
+        return encode_event(
+            json.dumps(data, separators=(",", ":")).encode(), event="gosmee-gap"
+        )
+
+    def _sweep_if_due(self) -> None:
+        now = time.monotonic()
+        if now - self._last_sweep < SWEEP_INTERVAL:
+            return
+        self._last_sweep = now
+        expired = [
+            name
+            for name, state in self._channels.items()
+            if not state.subscribers and now - state.touched > self._history_ttl
+        ]
+        for name in expired:
+            state = self._channels.pop(name)
+            if state.history:
+                self._swept_floor = max(self._swept_floor, state.history[-1].stream_id)

@@ -1,0 +1,91 @@
+"""Hypercorn wiring and graceful shutdown for ``gosmee-trio server``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
+from urllib.parse import urlsplit
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve as hypercorn_serve
+
+from gosmee_trio.config import ServerConfig
+from gosmee_trio.server.app import ServerState, create_app
+from gosmee_trio.server.broker import Broker
+
+log = logging.getLogger(__name__)
+
+# Room for a burst of connections (a fleet of clients reconnecting after a restart);
+# hypercorn's default of 100 drops SYNs under such a burst.
+LISTEN_BACKLOG = 4096
+# Hypercorn's grace period: open streams are told to end at shutdown and must do so
+# within this time, after which their tasks are cancelled.
+GRACEFUL_TIMEOUT = 3.0
+
+
+class Server:
+    """The relay server: a Quart-Trio app under hypercorn with an in-memory broker."""
+
+    def __init__(self, config: ServerConfig, broker: Broker | None = None) -> None:
+        self.config = config
+        self.broker = broker or Broker()
+        self.state = ServerState(config, self.broker)
+        self.app = create_app(self.state)
+
+    async def run(
+        self,
+        shutdown_trigger: Callable[[], Awaitable[object]] | None = None,
+        *,
+        task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Serve until ``shutdown_trigger`` returns or the task is cancelled.
+
+        Calls ``task_status.started(url)`` with the bound base URL once listening.
+
+        Cancellation: cancelling the task closes every stream at once. For a graceful
+        stop, let ``shutdown_trigger`` return: open SSE streams are ended, then
+        hypercorn gives in-flight requests ``GRACEFUL_TIMEOUT`` seconds.
+
+        Errors: an address that cannot be bound raises ``OSError``.
+        """
+        hypercorn_config = self._hypercorn_config()
+
+        async def trigger() -> None:
+            if shutdown_trigger is None:
+                await trio.sleep_forever()
+            else:
+                await shutdown_trigger()
+            log.info("shutting down: ending open streams")
+            self.broker.close()
+
+        async with trio.open_nursery() as nursery:
+            binds: list[str] = await nursery.start(
+                partial(
+                    hypercorn_serve,
+                    self.app,
+                    hypercorn_config,
+                    shutdown_trigger=trigger,
+                )
+            )
+            bound = binds[0]
+            port = urlsplit(bound).port
+            self.state.public_url = self.config.effective_public_url(port)
+            log.info(
+                "serving for webhooks",
+                extra={"url": self.state.public_url, "bind": bound},
+            )
+            task_status.started(bound)
+
+    def _hypercorn_config(self) -> HypercornConfig:
+        config = HypercornConfig()
+        host = self.config.address
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        config.bind = [f"{host}:{self.config.port}"]
+        config.backlog = LISTEN_BACKLOG
+        config.graceful_timeout = GRACEFUL_TIMEOUT
+        config.accesslog = None
+        config.errorlog = logging.getLogger("hypercorn.error")
+        return config

@@ -1,0 +1,85 @@
+"""Upstream gosmee's relay message: building it on the server, pure.
+
+The message is a flat JSON object, keys sorted, no spaces: one key per request header
+(lower-cased), ``timestamp`` as a string of epoch ms, ``bodyB`` as standard base64 of
+the exact body, and (our addition, which upstream clients ignore) ``query`` as an
+object of name to list of values.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable
+from urllib.parse import parse_qsl
+
+# Connection-level headers describe one hop, not the webhook; the target's own HTTP
+# client sets them. ``host`` names our server, which the target has no use for.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+    }
+)
+
+# Keys the server sets; a request header of the same name never replaces them.
+RESERVED_KEYS = frozenset({"timestamp", "bodyB", "query"})
+
+_BODY_PLACEHOLDER = b'"bodyB":""'
+
+# Go's JSON encoder escapes these; matching it keeps our frames byte-identical.
+_GO_ESCAPES = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028"}
+    | {"\u2029": "\\u2029"}
+)
+
+
+def relay_headers(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Lower-cased request headers for relaying, repeated ones joined with ``, ``."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in raw_headers:
+        name = raw_name.decode("latin-1").lower()
+        if name in HOP_BY_HOP:
+            continue
+        value = raw_value.decode("utf-8", errors="replace")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
+def parse_query(query_string: bytes) -> dict[str, list[str]]:
+    """Query string as name to values, repeated names kept in order."""
+    query: dict[str, list[str]] = {}
+    text = query_string.decode("latin-1")
+    for name, value in parse_qsl(text, keep_blank_values=True, errors="replace"):
+        query.setdefault(name, []).append(value)
+    return query
+
+
+def build_message(
+    headers: dict[str, str],
+    body: bytes,
+    query: dict[str, list[str]],
+    timestamp_ms: int,
+) -> bytes:
+    """Encode the relay message JSON for ``GET /events/{channel}``."""
+    fields: dict[str, object] = {
+        k: v for k, v in headers.items() if k not in RESERVED_KEYS
+    }
+    fields["timestamp"] = str(timestamp_ms)
+    fields["bodyB"] = ""
+    if query:
+        fields["query"] = query
+    text = json.dumps(fields, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    encoded = text.translate(_GO_ESCAPES).encode("utf-8", errors="replace")
+    # Splice the base64 body in afterwards: running a multi-megabyte string through
+    # the JSON encoder would copy it twice more for nothing (base64 needs no escaping).
+    body_field = b'"bodyB":"' + base64.b64encode(body) + b'"'
+    return encoded.replace(_BODY_PLACEHOLDER, body_field, 1)
