@@ -80,6 +80,16 @@ async def server(
         keepalive_interval=keepalive_interval,
     )
     relay = Server(config)
+    failure: BaseException | None = None
+    try:
+        await _serve_until_signals(relay)
+    except* OSError as group:
+        failure = _first_leaf(group)
+    if failure is not None:
+        _fail(f"cannot listen on {address}:{port}: {failure}")
+
+
+async def _serve_until_signals(relay: Server) -> None:
     shutdown = trio.Event()
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
@@ -88,13 +98,16 @@ async def server(
                 await relay.run(shutdown.wait, task_status=task_status)
                 nursery.cancel_scope.cancel()
 
-            try:
-                await nursery.start(serve_then_stop)
-            except OSError as exc:
-                _fail(f"cannot listen on {address}:{port}: {exc.strerror or exc}")
+            await nursery.start(serve_then_stop)
             sys.stdout.write(f"Serving for webhooks on {relay.state.public_url}\n")
             sys.stdout.flush()
             await _stop_on_signals(signals, shutdown, nursery.cancel_scope)
+
+
+def _first_leaf(error: BaseException) -> BaseException:
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
 
 
 @app.command

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from gosmee_trio.errors import ConfigError
+from gosmee_trio.events import is_stream_id
 
 # Upstream's default: 25 MiB is more than any provider sends (GitHub caps at 25 MB).
 DEFAULT_MAX_BODY_SIZE = 26_214_400
@@ -69,9 +70,9 @@ class ClientConfig:
     target_timeout: float = DEFAULT_TARGET_TIMEOUT
     target_retries: int = DEFAULT_TARGET_RETRIES
     keepalive_interval: float = DEFAULT_KEEPALIVE
-    ignore_events: tuple[str, ...] = field(default_factory=tuple)
-    no_replay: bool = False
     insecure_skip_tls_verify: bool = False
+    # Stream id to resume after on the first connection; "" starts live.
+    last_event_id: str = ""
 
     def __post_init__(self) -> None:
         for name, url in (("SMEE_URL", self.smee_url), ("TARGET_URL", self.target_url)):
@@ -83,6 +84,11 @@ class ClientConfig:
             raise ConfigError(
                 "need at least a smeeURL and a targetURL as arguments, ie: gosmee-trio "
                 "client https://server.smee.url/aBcdeFghijklmn http://localhost:8080"
+            )
+        if self.last_event_id and not is_stream_id(self.last_event_id):
+            raise ConfigError(
+                f"resume id must be a stream id like '1718000000125-0', "
+                f"got {self.last_event_id!r}"
             )
         if self.target_retries < 0:
             object.__setattr__(self, "target_retries", 0)

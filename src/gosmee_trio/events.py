@@ -16,7 +16,7 @@ from gosmee_trio.errors import StreamIdError
 
 StreamId = tuple[int, int]
 
-_STREAM_ID = re.compile(r"(\d{1,20})-(\d{1,20})")
+_STREAM_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
 
 # Headers that delivery-id and event-type are read from, in upstream's order.
 DELIVERY_ID_HEADERS = (

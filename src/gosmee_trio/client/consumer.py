@@ -46,6 +46,7 @@ class Consumer:
         client: an ``httpx.AsyncClient`` whose read timeout is the watchdog: no bytes
             at all (not even a keepalive) for that long means the stream is dead.
         events: where parsed events go, in stream order.
+        last_id: stream id to resume after on the first connection.
     """
 
     def __init__(
@@ -53,12 +54,14 @@ class Consumer:
         smee_url: str,
         client: httpx.AsyncClient,
         events: trio.MemorySendChannel[IncomingEvent],
+        *,
+        last_id: str = "",
     ) -> None:
         self.smee_url = smee_url
         self.url = sse_url(smee_url)
         self._client = client
         self._events = events
-        self.last_id = ""
+        self.last_id = last_id
         self.reconnects = 0
 
     async def run(

@@ -52,7 +52,9 @@ class Client:
             ) as target_http,
         ):
             send, receive = trio.open_memory_channel[IncomingEvent](PIPELINE_BUFFER)
-            self.consumer = Consumer(config.smee_url, stream_http, send)
+            self.consumer = Consumer(
+                config.smee_url, stream_http, send, last_id=config.last_event_id
+            )
             forwarder = Forwarder(config.target_url, target_http, config.target_retries)
             log.info(
                 "starting gosmee-trio client %s",

@@ -28,6 +28,7 @@ from gosmee_trio.events import (
     parse_stream_id,
 )
 from gosmee_trio.server.asgi import ShieldedFinalSendConnection
+from gosmee_trio.server.body import PlainError, read_body
 from gosmee_trio.server.broker import Broker
 from gosmee_trio.server.pages import FAVICON_SVG, render_channel_page
 from gosmee_trio.sse import KEEPALIVE_FRAME, encode_event
@@ -58,7 +59,8 @@ def create_app(state: ServerState) -> QuartTrio:
     """Build the Quart-Trio application serving ``state``."""
     app = QuartTrio(__name__)
     app.asgi_http_class = ShieldedFinalSendConnection
-    app.config["MAX_CONTENT_LENGTH"] = state.config.max_body_size
+    # The cap is enforced by read_body(), which drains rather than hangs up.
+    app.config["MAX_CONTENT_LENGTH"] = None
     _add_probe_routes(app, state)
     _add_channel_routes(app, state)
     _add_error_handlers(app)
@@ -102,7 +104,7 @@ def _add_channel_routes(app: QuartTrio, state: ServerState) -> None:
     @app.post("/<channel>")
     async def receive_webhook(channel: str) -> Response:
         _require_channel(channel)
-        body = await request.get_data(cache=False, as_text=False, parse_form_data=False)
+        body = await read_body(request, config.max_body_size)
         event = _build_event(broker, channel, body)
         broker.publish(event)
         log.info(
@@ -188,15 +190,9 @@ def _build_event(broker: Broker, channel: str, body: bytes) -> RelayEvent:
     )
 
 
-class _PlainError(HTTPException):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
 def _require_channel(channel: str) -> None:
     if not is_valid_channel(channel):
-        raise _PlainError(404, "404 page not found")
+        raise PlainError(404, "404 page not found")
 
 
 def _resume_cursor() -> StreamId | None:
@@ -206,7 +202,7 @@ def _resume_cursor() -> StreamId | None:
     try:
         return parse_stream_id(value)
     except StreamIdError:
-        raise _PlainError(400, "invalid Last-Event-ID") from None
+        raise PlainError(400, "invalid Last-Event-ID") from None
 
 
 def _new_channel() -> str:
@@ -223,11 +219,13 @@ def _add_error_handlers(app: QuartTrio) -> None:
     @app.errorhandler(HTTPException)
     async def plain_error(error: HTTPException) -> Response:
         code = error.code or 500
-        if isinstance(error, _PlainError):
+        if isinstance(error, PlainError):
             text = error.description or ""
         else:
             text = messages.get(code, error.name)
         headers = {"Content-Type": _TEXT, "X-Content-Type-Options": "nosniff"}
+        if isinstance(error, PlainError) and error.close:
+            headers["Connection"] = "close"
         if code == 405:
             headers["Allow"] = ", ".join(getattr(error, "valid_methods", None) or [])
             return Response("", 405, headers)

@@ -135,7 +135,11 @@ class Subscriber:
         while True:
             if self._pending:
                 self._broker._delivered += 1
-                return self._pending.popleft()
+                frame = self._pending.popleft()
+                if not self._pending and self.lagging:
+                    # Refill now so that ``lagging`` is accurate between reads.
+                    self._catch_up()
+                return frame
             try:
                 event = self._receive.receive_nowait()
             except trio.WouldBlock:
