@@ -13,6 +13,15 @@ import json
 from collections.abc import Iterable
 from urllib.parse import parse_qsl
 
+from gosmee_trio.events import (
+    DELIVERY_ID_HEADERS,
+    EVENT_TYPE_HEADERS,
+    RelayEvent,
+    StreamId,
+    first_header,
+    format_stream_id,
+)
+
 # Connection-level headers describe one hop, not the webhook; the target's own HTTP
 # client sets them. ``host`` names our server, which the target has no use for.
 HOP_BY_HOP = frozenset(
@@ -70,6 +79,42 @@ def build_message(
     timestamp_ms: int,
 ) -> bytes:
     """Encode the relay message JSON for ``GET /events/{channel}``."""
+    return b"".join(_message_parts(headers, body, query, timestamp_ms))
+
+
+def build_event(
+    channel: str,
+    stream_id: StreamId,
+    raw_headers: Iterable[tuple[bytes, bytes]],
+    query_string: bytes,
+    body: bytes,
+    timestamp_ms: int,
+) -> RelayEvent:
+    """The event for one webhook, its SSE frame encoded once, here."""
+    headers = relay_headers(raw_headers)
+    parts = _message_parts(headers, body, parse_query(query_string), timestamp_ms)
+    # The message is JSON, which never holds a raw line break, so it is exactly one
+    # ``data:`` line; one join builds the frame without copying the body again.
+    frame = b"".join(
+        (b"id: ", format_stream_id(stream_id).encode(), b"\ndata: ", *parts, b"\n\n")
+    )
+    return RelayEvent(
+        channel=channel,
+        stream_id=stream_id,
+        timestamp_ms=timestamp_ms,
+        delivery_id=first_header(headers, DELIVERY_ID_HEADERS),
+        event_type=first_header(headers, EVENT_TYPE_HEADERS),
+        body_size=len(body),
+        frame=frame,
+    )
+
+
+def _message_parts(
+    headers: dict[str, str],
+    body: bytes,
+    query: dict[str, list[str]],
+    timestamp_ms: int,
+) -> tuple[bytes, bytes, bytes]:
     fields: dict[str, object] = {
         k: v for k, v in headers.items() if k not in RESERVED_KEYS
     }
@@ -79,7 +124,8 @@ def build_message(
         fields["query"] = query
     text = json.dumps(fields, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
     encoded = text.translate(_GO_ESCAPES).encode("utf-8", errors="replace")
-    # Splice the base64 body in afterwards: running a multi-megabyte string through
-    # the JSON encoder would copy it twice more for nothing (base64 needs no escaping).
-    body_field = b'"bodyB":"' + base64.b64encode(body) + b'"'
-    return encoded.replace(_BODY_PLACEHOLDER, body_field, 1)
+    # The base64 body goes in afterwards: running a multi-megabyte string through the
+    # JSON encoder would copy it several times for nothing (base64 needs no escaping).
+    head, found, tail = encoded.partition(_BODY_PLACEHOLDER)
+    assert found, "the bodyB placeholder is always present"
+    return head + b'"bodyB":"', base64.b64encode(body), b'"' + tail

@@ -1,10 +1,11 @@
-"""Reading a webhook body under the size cap without buffering past it."""
+"""Reading a webhook body under the size cap, without buffering past it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import trio
-from quart import Request
-from werkzeug.exceptions import HTTPException
+from hypercorn.typing import ASGIReceiveCallable
 
 # Past the cap we keep reading and discard what arrives, so the provider's connection
 # stays usable for its next delivery. Beyond this much extra it is cheaper to hang up.
@@ -14,35 +15,56 @@ DRAIN_LIMIT = 32 * 1024 * 1024
 BODY_TIMEOUT = 60.0
 
 
-class PlainError(HTTPException):
-    """An HTTP error answered as one line of plain text, upstream's style."""
+class Rejection(Exception):
+    """A request answered with an error status and a one-line plain-text message."""
 
-    def __init__(self, code: int, message: str, *, close: bool = False) -> None:
+    def __init__(self, status: int, message: str, *, close: bool = False) -> None:
         super().__init__(message)
-        self.code = code
+        self.status = status
+        self.message = message
         self.close = close
 
 
-def too_large(*, close: bool) -> PlainError:
-    return PlainError(413, "request body too large", close=close)
+class ClientGone(Exception):
+    """The client disconnected before its request body arrived."""
 
 
-async def read_body(request: Request, cap: int) -> bytes:
+def too_large(*, close: bool) -> Rejection:
+    return Rejection(413, "request body too large", close=close)
+
+
+def declared_length(raw_headers: Iterable[tuple[bytes, bytes]]) -> int | None:
+    for name, value in raw_headers:
+        if name.lower() == b"content-length":
+            return int(value) if value.strip().isdigit() else None
+    return None
+
+
+async def read_body(
+    receive: ASGIReceiveCallable, raw_headers: Iterable[tuple[bytes, bytes]], cap: int
+) -> bytes:
     """The whole request body, at most ``cap`` bytes.
 
     Raises:
-        PlainError: 413 when the body is larger than ``cap`` (after draining it, or
+        Rejection: 413 when the body is larger than ``cap`` (after draining it, or
             asking to close the connection when it is far larger), 408 when it does
             not arrive within ``BODY_TIMEOUT``.
+        ClientGone: when the client disconnects first.
     """
-    declared = request.content_length
+    declared = declared_length(raw_headers)
     if declared is not None and declared > cap + DRAIN_LIMIT:
         raise too_large(close=True)
 
     chunks: list[bytes] = []
     size = 0
-    with trio.move_on_after(BODY_TIMEOUT) as scope:
-        async for chunk in request.body:
+    more = True
+    with trio.move_on_after(BODY_TIMEOUT):
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                raise ClientGone
+            chunk = message.get("body", b"")
+            more = message.get("more_body", False)
             size += len(chunk)
             if size <= cap:
                 chunks.append(chunk)
@@ -50,8 +72,8 @@ async def read_body(request: Request, cap: int) -> bytes:
                 raise too_large(close=True)
             else:
                 chunks.clear()
-    if scope.cancelled_caught:
-        raise PlainError(408, "request body not received in time", close=True)
+    if more:
+        raise Rejection(408, "request body not received in time", close=True)
     if size > cap:
         raise too_large(close=False)
-    return b"".join(chunks)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)

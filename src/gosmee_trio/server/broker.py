@@ -126,6 +126,31 @@ class Subscriber:
     def queue_depth(self) -> int:
         return self._receive.statistics().current_buffer_used
 
+    def receive_nowait(self) -> bytes:
+        """The next frame to send, if one is ready now.
+
+        Raises:
+            trio.WouldBlock: when nothing is ready.
+            trio.EndOfChannel: when the broker is closing.
+        """
+        while True:
+            if self._pending:
+                frame = self._pending.popleft()
+                if not self._pending and self.lagging:
+                    # Refill now so that ``lagging`` is accurate between reads.
+                    self._catch_up()
+                self._broker._delivered += 1
+                return frame
+            try:
+                event = self._receive.receive_nowait()
+            except trio.WouldBlock:
+                if not self.lagging:
+                    raise
+                self._catch_up()
+                continue
+            if frame := self._take(event):
+                return frame
+
     async def receive(self) -> bytes:
         """Wait for the next frame to send.
 
@@ -133,24 +158,37 @@ class Subscriber:
             trio.EndOfChannel: when the broker is closing.
         """
         while True:
-            if self._pending:
-                self._broker._delivered += 1
-                frame = self._pending.popleft()
-                if not self._pending and self.lagging:
-                    # Refill now so that ``lagging`` is accurate between reads.
-                    self._catch_up()
-                return frame
             try:
-                event = self._receive.receive_nowait()
+                return self.receive_nowait()
             except trio.WouldBlock:
-                if self.lagging:
-                    self._catch_up()
-                    continue
-                event = await self._receive.receive()
-            if event.stream_id > self.cursor:
-                self.cursor = event.stream_id
-                self._broker._delivered += 1
-                return event.frame
+                pass
+            if frame := self._take(await self._receive.receive()):
+                return frame
+
+    async def receive_batch(self, max_bytes: int) -> list[bytes]:
+        """Wait for one frame, then take every frame ready now, up to ``max_bytes``.
+
+        Raises:
+            trio.EndOfChannel: when the broker is closing.
+        """
+        frames = [await self.receive()]
+        size = len(frames[0])
+        while size < max_bytes:
+            try:
+                frame = self.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+            frames.append(frame)
+            size += len(frame)
+        return frames
+
+    def _take(self, event: RelayEvent) -> bytes:
+        # Events at or before the cursor were already sent from history.
+        if event.stream_id <= self.cursor:
+            return b""
+        self.cursor = event.stream_id
+        self._broker._delivered += 1
+        return event.frame
 
     def _catch_up(self) -> None:
         channel = self._channel
@@ -230,6 +268,10 @@ class Broker:
             state.subscribers.discard(subscriber)
             state.touched = time.monotonic()
             subscriber.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def close(self) -> None:
         """End every subscriber's stream; used at shutdown."""

@@ -12,8 +12,10 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
 from gosmee_trio.config import ServerConfig
-from gosmee_trio.server.app import ServerState, create_app
+from gosmee_trio.server.app import create_app
 from gosmee_trio.server.broker import Broker
+from gosmee_trio.server.hotpath import HotPath
+from gosmee_trio.server.state import ServerState
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ class Server:
         self.config = config
         self.broker = broker or Broker()
         self.state = ServerState(config, self.broker)
-        self.app = create_app(self.state)
+        self.app = HotPath(create_app(self.state), self.state)
 
     async def run(
         self,

@@ -1,0 +1,238 @@
+"""Raw ASGI for the two hot routes: webhook intake and the event stream.
+
+Every webhook and every streamed frame passes through here, so these routes skip
+Quart's per-request machinery (request and response objects, header parsing, a
+nursery per request), which bench/ measured at several times the cost of the relay
+work itself. Every other route stays in the Quart app this wraps.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import cast
+
+import trio
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, Scope
+
+from gosmee_trio import __version__
+from gosmee_trio.config import is_valid_channel
+from gosmee_trio.errors import StreamIdError
+from gosmee_trio.events import StreamId, parse_stream_id
+from gosmee_trio.server.body import ClientGone, Rejection, read_body
+from gosmee_trio.server.broker import Subscriber
+from gosmee_trio.server.state import ServerState
+from gosmee_trio.sse import KEEPALIVE_FRAME, encode_event
+from gosmee_trio.wire import build_event
+
+log = logging.getLogger(__name__)
+
+OPENING_FRAMES = encode_event(b'{"message":"connected"}') + encode_event(
+    b'{"message":"ready"}'
+)
+# Frames waiting for one subscriber are sent together up to this size: one write
+# instead of dozens when it has fallen behind, small enough to keep memory flat.
+BATCH_BYTES = 256 * 1024
+# A larger frame is written in slices of this size, so that the HTTP layer's framing
+# copies one slice at a time rather than the whole payload once per subscriber.
+SLICE_BYTES = 1024 * 1024
+_VERSION = __version__.encode()
+
+
+class HotPath:
+    """ASGI application: serves ``POST /{channel}`` and ``GET /events/{channel}``.
+
+    Args:
+        app: the ASGI application for every other request (the Quart app).
+        state: settings and broker shared with ``app``.
+    """
+
+    def __init__(self, app: object, state: ServerState) -> None:
+        self._app = app
+        self._state = state
+
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        if scope["type"] == "http":
+            method, path = scope["method"], scope["path"]
+            if method == "POST":
+                # Every POST is a webhook; no other route takes one (upstream: 404).
+                channel = path[1:] if path.count("/") == 1 else ""
+                return await self._webhook(scope, receive, send, channel)
+            if method == "GET" and path.startswith("/events/"):
+                return await self._stream(scope, receive, send, path[8:])
+        await self._app(scope, receive, send)  # type: ignore[operator]
+
+    async def _webhook(
+        self,
+        scope: HTTPScope,
+        receive: ASGIReceiveCallable,
+        send: ASGISendCallable,
+        channel: str,
+    ) -> None:
+        if not is_valid_channel(channel):
+            return await send_text(send, Rejection(404, "404 page not found"))
+        broker = self._state.broker
+        try:
+            body = await read_body(
+                receive, scope["headers"], self._state.config.max_body_size
+            )
+        except Rejection as rejection:
+            return await send_text(send, rejection)
+        except ClientGone:
+            return
+
+        event = build_event(
+            channel,
+            broker.next_stream_id(),
+            scope["headers"],
+            scope["query_string"],
+            body,
+            time.time_ns() // 1_000_000,
+        )
+        broker.publish(event)
+        log.info(
+            "webhook published",
+            extra={
+                "channel": channel,
+                "delivery_id": event.delivery_id,
+                "event_type": event.event_type,
+                "stream_id": event.stream_id_text,
+                "body_bytes": event.body_size,
+            },
+        )
+        reply = {
+            "channel": channel,
+            "message": "ok",
+            "status": 202,
+            "stream_id": event.stream_id_text,
+            "version": __version__,
+        }
+        await _send(
+            send,
+            202,
+            json.dumps(reply, separators=(",", ":")).encode() + b"\n",
+            [(b"content-type", b"application/json"), (b"x-gosmee-version", _VERSION)],
+        )
+
+    async def _stream(
+        self,
+        scope: HTTPScope,
+        receive: ASGIReceiveCallable,
+        send: ASGISendCallable,
+        channel: str,
+    ) -> None:
+        if not is_valid_channel(channel):
+            return await send_text(send, Rejection(404, "404 page not found"))
+        broker = self._state.broker
+        try:
+            cursor = _resume_cursor(scope) or broker.tail(channel)
+        except StreamIdError:
+            return await send_text(send, Rejection(400, "invalid Last-Event-ID"))
+        if broker.closed:
+            return await send_text(send, Rejection(503, "server is shutting down"))
+
+        with broker.subscribe(channel, cursor) as subscriber:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": self._stream_headers(),
+                    "trailers": False,
+                }
+            )
+            log.debug("SSE subscriber connected", extra={"channel": channel})
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_cancel_on_disconnect, receive, nursery.cancel_scope)
+                await self._pump(subscriber, send)
+                nursery.cancel_scope.cancel()
+        log.debug("SSE subscriber disconnected", extra={"channel": channel})
+        # Ends the response after a shutdown; after a disconnect hypercorn ignores it.
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _pump(self, subscriber: Subscriber, send: ASGISendCallable) -> None:
+        keepalive = self._state.config.keepalive_interval
+        await _send_body(send, OPENING_FRAMES)
+        while True:
+            frames: list[bytes] = []
+            with trio.move_on_after(keepalive):
+                try:
+                    frames = await subscriber.receive_batch(BATCH_BYTES)
+                except trio.EndOfChannel:
+                    return
+            if not frames:
+                await _send_body(send, KEEPALIVE_FRAME)
+            elif len(frames) == 1:
+                await _send_body(send, frames[0])
+            else:
+                await _send_body(send, b"".join(frames))
+
+    def _stream_headers(self) -> list[tuple[bytes, bytes]]:
+        headers = [
+            (b"content-type", b"text/event-stream"),
+            (b"cache-control", b"no-cache"),
+            (b"x-accel-buffering", b"no"),
+        ]
+        origin = self._state.config.cors_origin
+        if origin:
+            headers.append((b"access-control-allow-origin", origin.encode()))
+        return headers
+
+
+async def _cancel_on_disconnect(
+    receive: ASGIReceiveCallable, scope: trio.CancelScope
+) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    scope.cancel()
+
+
+def _resume_cursor(scope: HTTPScope) -> StreamId | None:
+    for name, value in scope["headers"]:
+        if name.lower() == b"last-event-id" and value.strip():
+            try:
+                text = value.strip().decode("ascii")
+            except UnicodeDecodeError:
+                raise StreamIdError("Last-Event-ID is not ASCII") from None
+            return parse_stream_id(text)
+    return None
+
+
+async def _send_body(send: ASGISendCallable, data: bytes) -> None:
+    if len(data) <= SLICE_BYTES:
+        await send({"type": "http.response.body", "body": data, "more_body": True})
+        return
+    view = memoryview(data)
+    for start in range(0, len(data), SLICE_BYTES):
+        # NOTE: hypercorn calls bytes() on every body it is given, so a memoryview
+        # slice costs one slice-sized copy instead of a payload-sized one.
+        chunk = cast(bytes, view[start : start + SLICE_BYTES])
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+
+async def send_text(send: ASGISendCallable, rejection: Rejection) -> None:
+    """Answer with ``rejection`` as plain text, upstream's error style."""
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"x-content-type-options", b"nosniff"),
+    ]
+    if rejection.close:
+        headers.append((b"connection", b"close"))
+    await _send(send, rejection.status, rejection.message.encode() + b"\n", headers)
+
+
+async def _send(
+    send: ASGISendCallable, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": headers,
+            "trailers": False,
+        }
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})

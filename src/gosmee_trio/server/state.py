@@ -1,0 +1,21 @@
+"""What the server's routes share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gosmee_trio.config import ServerConfig
+from gosmee_trio.server.broker import Broker
+
+
+@dataclass
+class ServerState:
+    """Settings, the broker and the public URL people see (known once bound)."""
+
+    config: ServerConfig
+    broker: Broker
+    public_url: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.public_url:
+            self.public_url = self.config.effective_public_url()
