@@ -2,8 +2,17 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 
-from gosmee_trio.wire import build_message, parse_query, relay_headers
+import pytest
+
+from gosmee_trio.wire import (
+    build_event,
+    build_message,
+    encode_base64_chunks,
+    parse_query,
+    relay_headers,
+)
 
 # gosmee-reference.md §3.3: the GitHub push example, byte for byte.
 PUSH_BODY = (
@@ -94,3 +103,46 @@ def test_parse_query_keeps_repeated_keys_in_order_and_blanks() -> None:
         "c": [""],
         "d": ["\u00e9"],
     }
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        [],
+        [0],
+        [1],
+        [2],
+        [3],
+        [1, 1, 1],
+        [5, 7, 0, 11],
+        [65536, 65536, 17],
+        [2, 2, 2, 2],
+    ],
+)
+def test_base64_of_chunks_equals_base64_of_whole_and_empties_input(
+    sizes: list[int],
+) -> None:
+    chunks = [os.urandom(n) for n in sizes]
+    whole = b"".join(chunks)
+    pieces = encode_base64_chunks(chunks)
+    assert b"".join(pieces) == base64.b64encode(whole)
+    assert chunks == []
+
+
+def test_build_event_frame_is_one_sse_event_holding_the_message() -> None:
+    body = os.urandom(100_000)
+    event = build_event(
+        "channel-abcdef",
+        (17, 3),
+        PUSH_HEADERS,
+        b"a=1&a=2",
+        [body[:30_001], body[30_001:]],
+        1718000000123,
+    )
+    expected_message = build_message(
+        relay_headers(PUSH_HEADERS), body, {"a": ["1", "2"]}, 1718000000123
+    )
+    assert event.frame == b"id: 17-3\ndata: " + expected_message + b"\n\n"
+    assert event.body_size == 100_000
+    assert event.event_type == "push"
+    assert event.delivery_id == "72d3162e-cc78-11e3-81ab-4c9367dc0958"

@@ -79,7 +79,8 @@ def build_message(
     timestamp_ms: int,
 ) -> bytes:
     """Encode the relay message JSON for ``GET /events/{channel}``."""
-    return b"".join(_message_parts(headers, body, query, timestamp_ms))
+    head, tail = _message_halves(headers, query, timestamp_ms)
+    return head + base64.b64encode(body) + tail
 
 
 def build_event(
@@ -87,34 +88,49 @@ def build_event(
     stream_id: StreamId,
     raw_headers: Iterable[tuple[bytes, bytes]],
     query_string: bytes,
-    body: bytes,
+    body_chunks: list[bytes],
     timestamp_ms: int,
 ) -> RelayEvent:
-    """The event for one webhook, its SSE frame encoded once, here."""
+    """The event for one webhook, its SSE frame encoded once, here.
+
+    ``body_chunks`` is emptied while it is encoded, so that a large body is never
+    held in full both raw and encoded.
+    """
     headers = relay_headers(raw_headers)
-    parts = _message_parts(headers, body, parse_query(query_string), timestamp_ms)
+    head, tail = _message_halves(headers, parse_query(query_string), timestamp_ms)
+    size = sum(len(chunk) for chunk in body_chunks)
     # The message is JSON, which never holds a raw line break, so it is exactly one
-    # ``data:`` line; one join builds the frame without copying the body again.
-    frame = b"".join(
-        (b"id: ", format_stream_id(stream_id).encode(), b"\ndata: ", *parts, b"\n\n")
-    )
+    # ``data:`` line.
+    prefix = b"id: " + format_stream_id(stream_id).encode() + b"\ndata: " + head
+    frame = b"".join((prefix, *encode_base64_chunks(body_chunks), tail, b"\n\n"))
     return RelayEvent(
         channel=channel,
         stream_id=stream_id,
         timestamp_ms=timestamp_ms,
         delivery_id=first_header(headers, DELIVERY_ID_HEADERS),
         event_type=first_header(headers, EVENT_TYPE_HEADERS),
-        body_size=len(body),
+        body_size=size,
         frame=frame,
     )
 
 
-def _message_parts(
-    headers: dict[str, str],
-    body: bytes,
-    query: dict[str, list[str]],
-    timestamp_ms: int,
-) -> tuple[bytes, bytes, bytes]:
+def encode_base64_chunks(chunks: list[bytes]) -> list[bytes]:
+    """Standard base64 of the chunks joined, in pieces; empties ``chunks``."""
+    chunks.reverse()
+    pieces: list[bytes] = []
+    carry = b""
+    while chunks:
+        data = carry + chunks.pop()
+        cut = len(data) - len(data) % 3
+        pieces.append(base64.b64encode(data[:cut]))
+        carry = data[cut:]
+    pieces.append(base64.b64encode(carry))
+    return pieces
+
+
+def _message_halves(
+    headers: dict[str, str], query: dict[str, list[str]], timestamp_ms: int
+) -> tuple[bytes, bytes]:
     fields: dict[str, object] = {
         k: v for k, v in headers.items() if k not in RESERVED_KEYS
     }
@@ -128,4 +144,4 @@ def _message_parts(
     # JSON encoder would copy it several times for nothing (base64 needs no escaping).
     head, found, tail = encoded.partition(_BODY_PLACEHOLDER)
     assert found, "the bodyB placeholder is always present"
-    return head + b'"bodyB":"', base64.b64encode(body), b'"' + tail
+    return head + b'"bodyB":"', b'"' + tail

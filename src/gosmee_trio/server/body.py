@@ -42,8 +42,8 @@ def declared_length(raw_headers: Iterable[tuple[bytes, bytes]]) -> int | None:
 
 async def read_body(
     receive: ASGIReceiveCallable, raw_headers: Iterable[tuple[bytes, bytes]], cap: int
-) -> bytes:
-    """The whole request body, at most ``cap`` bytes.
+) -> list[bytes]:
+    """The whole request body, at most ``cap`` bytes, as the chunks that arrived.
 
     Raises:
         Rejection: 413 when the body is larger than ``cap`` (after draining it, or
@@ -76,4 +76,4 @@ async def read_body(
         raise Rejection(408, "request body not received in time", close=True)
     if size > cap:
         raise too_large(close=False)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return chunks

@@ -36,7 +36,7 @@ OPENING_FRAMES = encode_event(b'{"message":"connected"}') + encode_event(
 BATCH_BYTES = 256 * 1024
 # A larger frame is written in slices of this size, so that the HTTP layer's framing
 # copies one slice at a time rather than the whole payload once per subscriber.
-SLICE_BYTES = 1024 * 1024
+SLICE_BYTES = 256 * 1024
 _VERSION = __version__.encode()
 
 
@@ -76,7 +76,7 @@ class HotPath:
             return await send_text(send, Rejection(404, "404 page not found"))
         broker = self._state.broker
         try:
-            body = await read_body(
+            chunks = await read_body(
                 receive, scope["headers"], self._state.config.max_body_size
             )
         except Rejection as rejection:
@@ -89,7 +89,7 @@ class HotPath:
             broker.next_stream_id(),
             scope["headers"],
             scope["query_string"],
-            body,
+            chunks,
             time.time_ns() // 1_000_000,
         )
         broker.publish(event)
