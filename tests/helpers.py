@@ -38,9 +38,14 @@ class RecordingTarget:
     """A tiny hypercorn app recording every request; answers ``status``."""
 
     status: int = 200
-    statuses: list[int] = field(default_factory=list)
+    # Scripted answers, used up first: a status, or (status, headers), or "hang"
+    # (never answer), or a float (answer 200 after that many seconds).
+    statuses: list[int | tuple[int, dict[str, str]] | str | float] = field(
+        default_factory=list
+    )
     received: list[Received] = field(default_factory=list)
     url: str = ""
+    port: int = 0
 
     def __post_init__(self) -> None:
         self._send, self._receive = trio.open_memory_channel[Received](1000)
@@ -49,7 +54,7 @@ class RecordingTarget:
         self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
     ) -> None:
         config = Config()
-        config.bind = ["127.0.0.1:0"]
+        config.bind = [f"127.0.0.1:{self.port}"]
         config.accesslog = None
         config.errorlog = None
         async with trio.open_nursery() as nursery:
@@ -84,10 +89,20 @@ class RecordingTarget:
             body=b"".join(chunks),
         )
         self.received.append(record)
-        status = self.statuses.pop(0) if self.statuses else self.status
-        await send({"type": "http.response.start", "status": status, "headers": []})
-        await send({"type": "http.response.body", "body": b"ok"})
+        answer = self.statuses.pop(0) if self.statuses else self.status
         self._send.send_nowait(record)
+        headers: dict[str, str] = {}
+        if answer == "hang":
+            await trio.sleep_forever()
+        if isinstance(answer, float):
+            await trio.sleep(answer)
+            answer = 200
+        if isinstance(answer, tuple):
+            answer, headers = answer
+        assert isinstance(answer, int)
+        raw = [(k.encode(), v.encode()) for k, v in headers.items()]
+        await send({"type": "http.response.start", "status": answer, "headers": raw})
+        await send({"type": "http.response.body", "body": b"ok"})
 
 
 async def read_events(

@@ -167,3 +167,29 @@ async def test_statistics_count_published_and_delivered() -> None:
         await _drain(b, 1)
         stats = broker.statistics()
     assert (stats.published, stats.delivered, stats.subscribers) == (1, 2, {CHANNEL: 2})
+
+
+async def test_history_of_all_channels_together_is_bounded() -> None:
+    broker = Broker(history_total_bytes=1000)
+    start = broker.tail("any")
+    for n in range(30):
+        broker.publish(_event(broker, channel=f"channel-{n:06d}", size=100))
+    stats = broker.statistics()
+    assert stats.history_bytes <= 1000
+    # the newest channel still has its event; the oldest ones were evicted first
+    with broker.subscribe("channel-000029", start) as subscriber:
+        frames = await _drain(subscriber, 1)
+    assert not frames[0].startswith(b"event: gosmee-gap")
+    with broker.subscribe("channel-000000", start) as subscriber:
+        frames = await _drain(subscriber, 1)
+    assert frames[0].startswith(b"event: gosmee-gap")
+
+
+async def test_cursor_ahead_of_this_process_gets_a_gap_and_all_history() -> None:
+    broker = Broker(ids=StreamIdGenerator(lambda: 1000))
+    broker.publish(event := _event(broker))
+    with broker.subscribe(CHANNEL, (5000, 0)) as subscriber:
+        frames = await _drain(subscriber, 2)
+    assert frames[0].startswith(b"event: gosmee-gap\n")
+    assert b'"requested_id":"5000-0"' in frames[0]
+    assert frames[1] == event.frame

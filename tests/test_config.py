@@ -51,7 +51,7 @@ def test_effective_public_url_uses_bound_port() -> None:
         ),
         (
             {"keepalive_interval": 0},
-            r"^--keepalive-interval must be positive seconds, got 0$",
+            r"^--keepalive-interval must be a positive number of seconds, got 0$",
         ),
     ],
 )
@@ -82,7 +82,7 @@ def test_server_config_errors_name_the_flag(
     ],
 )
 def test_client_config_errors(
-    smee_url: str, target: str, extra: dict[str, str], message: str
+    smee_url: str, target: str, extra: dict[str, object], message: str
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         ClientConfig(smee_url, target, **extra)  # type: ignore[arg-type]

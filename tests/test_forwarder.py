@@ -50,7 +50,7 @@ def _statuses(*codes: int, headers: dict[str, str] | None = None) -> Handler:
     [
         ("http://t/x", (), "http://t/x"),
         ("http://t/x", (("a", "1"), ("a", "2")), "http://t/x?a=1&a=2"),
-        ("http://t/x?k=v", (("a", "b c"),), "http://t/x?k=v&a=b+c"),
+        ("http://t/x?k=v", (("a", "b c"),), "http://t/x?k=v&a=b%20c"),
         ("http://t/x#frag", (("a", "1"),), "http://t/x?a=1#frag"),
     ],
 )

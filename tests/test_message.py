@@ -122,11 +122,13 @@ def test_parse_message_durable_only_for_stream_ids() -> None:
     ("data", "message"),
     [
         pytest.param(
-            "xxxXXXxx", r"^expected a JSON object, got 'xxxXXXxx'$", id="not-json"
+            "xxxXXXxx",
+            r"^expected a JSON object, got 8 characters of something else$",
+            id="not-json",
         ),
         pytest.param("[1,2]", r"^expected a JSON object, got list$", id="array"),
         pytest.param(
-            '{"body":"test"}', r"^no headers found in message$", id="no-headers"
+            '{"timestamp":"1"}', r"^no headers found in message$", id="no-headers"
         ),
         pytest.param(
             '{"a":"b","bodyB":"!!"}', r"^bodyB is not valid base64", id="bad-b64"
@@ -136,3 +138,14 @@ def test_parse_message_durable_only_for_stream_ids() -> None:
 def test_parse_message_errors_name_the_problem(data: str, message: str) -> None:
     with pytest.raises(MessageError, match=message):
         parse_message(data)
+
+
+def test_parse_message_without_headers_still_carries_the_body() -> None:
+    event = parse_message('{"bodyB":"aGk=","timestamp":"1"}')
+    assert event.headers == ()
+    assert event.body == b"hi"
+
+
+def test_parse_message_drops_header_names_that_cannot_be_sent() -> None:
+    event = parse_message('{"x-ok":"1","bad name":"2","x-crlf\\r\\n":"3","bodyB":""}')
+    assert event.headers == (("X-Ok", "1"),)

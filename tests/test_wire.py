@@ -146,3 +146,20 @@ def test_build_event_frame_is_one_sse_event_holding_the_message() -> None:
     assert event.body_size == 100_000
     assert event.event_type == "push"
     assert event.delivery_id == "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+
+
+def test_query_keeps_the_senders_name_order() -> None:
+    message = build_message({}, b"", {"z": ["1"], "a": ["2", "3"]}, 1)
+    assert b'"query":{"z":["1"],"a":["2","3"]}' in message
+
+
+def test_headers_named_in_connection_and_expect_are_not_relayed() -> None:
+    headers = relay_headers(
+        [
+            (b"connection", b"keep-alive, X-Hop"),
+            (b"x-hop", b"secret"),
+            (b"expect", b"100-continue"),
+            (b"x-keep", b"1"),
+        ]
+    )
+    assert headers == {"x-keep": "1"}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from gosmee_trio.errors import ConfigError
 from gosmee_trio.events import is_stream_id
@@ -16,11 +19,26 @@ DEFAULT_KEEPALIVE = 30.0
 # A stream with no bytes at all for this many keepalive intervals is treated as dead
 # (half-open TCP), so the client reconnects instead of waiting forever.
 WATCHDOG_FACTOR = 2.5
+# Time the in-flight event gets to finish after SIGINT/SIGTERM: a webhook handler
+# that takes longer than this is stuck, and systemd's stop timeout (90 s) is larger.
+DEFAULT_SHUTDOWN_GRACE = 10.0
+DEFAULT_LOCAL_DEBUG_URL = "http://localhost:8080"
 # Per-request deadline for delivery to the target, as upstream.
 DEFAULT_TARGET_TIMEOUT = 5.0
 DEFAULT_TARGET_RETRIES = 5
 
 CHANNEL_PATTERN = re.compile(r"[A-Za-z0-9_-]{12,64}")
+
+
+def _check_seconds(flag: str, value: float) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{flag} must be a positive number of seconds, got {value!r}")
+
+
+def _check_url(name: str, url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{name} must be an http:// or https:// URL, got {url!r}")
 
 
 def is_valid_channel(channel: str) -> bool:
@@ -46,11 +64,7 @@ class ServerConfig:
                 f"--max-body-size must be a positive number of bytes, "
                 f"got {self.max_body_size!r}"
             )
-        if self.keepalive_interval <= 0:
-            raise ConfigError(
-                f"--keepalive-interval must be positive seconds, "
-                f"got {self.keepalive_interval!r}"
-            )
+        _check_seconds("--keepalive-interval", self.keepalive_interval)
 
     def effective_public_url(self, bound_port: int | None = None) -> str:
         """``--public-url`` or ``http://<address>:<port>`` (the bound port if 0)."""
@@ -71,15 +85,33 @@ class ClientConfig:
     target_retries: int = DEFAULT_TARGET_RETRIES
     keepalive_interval: float = DEFAULT_KEEPALIVE
     insecure_skip_tls_verify: bool = False
-    # Stream id to resume after on the first connection; "" starts live.
+    # Stream id to resume after on the first connection; "" starts live (or from
+    # the resume state file, when there is one).
     last_event_id: str = ""
+    save_dir: Path | None = None
+    httpie: bool = False
+    local_debug_url: str = DEFAULT_LOCAL_DEBUG_URL
+    ignore_events: tuple[str, ...] = ()
+    no_replay: bool = False
+    exec_command: str = ""
+    exec_on_events: tuple[str, ...] = ()
+    exec_env_vars: tuple[str, ...] = ()
+    exec_timeout: float | None = None
+    health_port: int = 0
+    resume_state_file: Path | None = None
+    shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
 
     def __post_init__(self) -> None:
         for name, url in (("SMEE_URL", self.smee_url), ("TARGET_URL", self.target_url)):
-            if url and not url.startswith(("http://", "https://")):
-                raise ConfigError(
-                    f"{name} must be an http:// or https:// URL, got {url!r}"
-                )
+            if url:
+                _check_url(name, url)
+        if self.smee_url and not urlsplit(self.smee_url).path.strip("/"):
+            raise ConfigError(
+                f"SMEE_URL must end with a channel, like "
+                f"https://hooks.example.com/aBcDeFgHiJkL, got {self.smee_url!r}"
+            )
+        _check_seconds("--target-connection-timeout", self.target_timeout)
+        _check_seconds("--keepalive-interval", self.keepalive_interval)
         if not self.smee_url:
             raise ConfigError(
                 "need at least a smeeURL and a targetURL as arguments, ie: gosmee-trio "
@@ -92,6 +124,29 @@ class ClientConfig:
             )
         if self.target_retries < 0:
             object.__setattr__(self, "target_retries", 0)
+        if not self.target_url and not self.exec_command:
+            raise ConfigError(
+                "need a TARGET_URL to forward events to (e.g. http://localhost:8080) "
+                "or an --exec command"
+            )
+        if not 0 <= self.health_port <= 65535:
+            raise ConfigError(
+                f"--health-port must be between 0 and 65535, got {self.health_port!r}"
+            )
+        if self.exec_timeout is not None and self.exec_timeout <= 0:
+            raise ConfigError(
+                f"--exec-timeout must be positive seconds, got {self.exec_timeout!r}"
+            )
+        if self.shutdown_grace < 0:
+            raise ConfigError(
+                f"--shutdown-grace must be zero or more seconds, "
+                f"got {self.shutdown_grace!r}"
+            )
+
+    @property
+    def forwarding(self) -> bool:
+        """Whether events are POSTed to a target (not with --noReplay or exec-only)."""
+        return bool(self.target_url) and not self.no_replay
 
     @property
     def watchdog_timeout(self) -> float:

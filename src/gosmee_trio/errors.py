@@ -6,6 +6,7 @@
     ├── StreamError      SSE protocol trouble: bad status, wrong content type
     │   └── StreamIdError    a stream id that is not ``<ms>-<seq>``
     ├── MessageError     a relayed message the client cannot parse
+    ├── HookError        the --exec command failed, timed out or could not start
     └── DeliveryError    forwarding an event to the target failed
 
 Library exceptions (httpx, PyNaCl) are mapped into this tree at one boundary per
@@ -67,3 +68,16 @@ class DeliveryError(RelayError):
         self.status = status
         self.retry_after = retry_after
         self.attempt = attempt
+
+
+class HookError(RelayError):
+    """The exec hook could not run, failed or timed out.
+
+    Attributes:
+        returncode: the command's exit status (negative: killed by that signal);
+            None when it timed out or never started.
+    """
+
+    def __init__(self, message: str, *, returncode: int | None = None) -> None:
+        super().__init__(message)
+        self.returncode = returncode

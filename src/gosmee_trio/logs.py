@@ -29,13 +29,17 @@ def _extras(record: logging.LogRecord) -> dict[str, object]:
 class PrettyFormatter(logging.Formatter):
     """``<time> LEVEL logger: message key=value ...``."""
 
-    def __init__(self, *, timestamps: bool) -> None:
+    def __init__(self, *, timestamps: bool, color: bool = False) -> None:
         super().__init__()
         self._timestamps = timestamps
+        self._color = color
 
     def format(self, record: logging.LogRecord) -> str:
         fields = " ".join(f"{k}={v}" for k, v in _extras(record).items())
-        line = f"{record.levelname:<7} {record.name}: {record.getMessage()}"
+        level = f"{record.levelname:<7}"
+        if self._color:
+            level = f"{_COLORS.get(record.levelno, '')}{level}\033[0m"
+        line = f"{level} {record.name}: {record.getMessage()}"
         if fields:
             line = f"{line} {fields}"
         if self._timestamps:
@@ -62,21 +66,29 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(level: str = "info", output: Output = "pretty") -> None:
+def configure_logging(
+    level: str = "info", output: Output = "pretty", *, color: bool = False
+) -> None:
     """Send every log record to stderr in the chosen format."""
     handler = logging.StreamHandler(sys.stderr)
     if output == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(
-            PrettyFormatter(timestamps="JOURNAL_STREAM" not in os.environ)
-        )
+        timestamps = "JOURNAL_STREAM" not in os.environ
+        handler.setFormatter(PrettyFormatter(timestamps=timestamps, color=color))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(_LEVELS[level.lower()])
     # httpx logs every request at INFO; our forwarder already writes one line each.
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
+
+_COLORS = {
+    logging.DEBUG: "\033[2m",
+    logging.INFO: "\033[32m",
+    logging.WARNING: "\033[33m",
+    logging.ERROR: "\033[1;31m",
+}
 
 _LEVELS = {
     "debug": logging.DEBUG,

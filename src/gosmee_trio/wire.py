@@ -35,6 +35,7 @@ HOP_BY_HOP = frozenset(
         "trailer",
         "transfer-encoding",
         "upgrade",
+        "expect",
         "host",
     }
 )
@@ -43,6 +44,7 @@ HOP_BY_HOP = frozenset(
 RESERVED_KEYS = frozenset({"timestamp", "bodyB", "query"})
 
 _BODY_PLACEHOLDER = b'"bodyB":""'
+_QUERY_PLACEHOLDER = b'"query":""'
 
 # Go's JSON encoder escapes these; matching it keeps our frames byte-identical.
 _GO_ESCAPES = str.maketrans(
@@ -51,16 +53,23 @@ _GO_ESCAPES = str.maketrans(
 )
 
 
+def _go_json(value: object, *, sort_keys: bool) -> bytes:
+    text = json.dumps(
+        value, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys
+    )
+    return text.translate(_GO_ESCAPES).encode("utf-8", errors="replace")
+
+
 def relay_headers(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     """Lower-cased request headers for relaying, repeated ones joined with ``, ``."""
     headers: dict[str, str] = {}
     for raw_name, raw_value in raw_headers:
         name = raw_name.decode("latin-1").lower()
-        if name in HOP_BY_HOP:
-            continue
         value = raw_value.decode("utf-8", errors="replace")
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    return headers
+    # Headers the sender named in Connection belong to that one hop too (RFC 9110).
+    named = {part.strip().lower() for part in headers.get("connection", "").split(",")}
+    return {k: v for k, v in headers.items() if k not in HOP_BY_HOP and k not in named}
 
 
 def parse_query(query_string: bytes) -> dict[str, list[str]]:
@@ -137,9 +146,13 @@ def _message_halves(
     fields["timestamp"] = str(timestamp_ms)
     fields["bodyB"] = ""
     if query:
-        fields["query"] = query
-    text = json.dumps(fields, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-    encoded = text.translate(_GO_ESCAPES).encode("utf-8", errors="replace")
+        fields["query"] = ""
+    encoded = _go_json(fields, sort_keys=True)
+    if query:
+        # Spliced in unsorted: the order of the query's names is the sender's.
+        encoded = encoded.replace(
+            _QUERY_PLACEHOLDER, b'"query":' + _go_json(query, sort_keys=False), 1
+        )
     # The base64 body goes in afterwards: running a multi-megabyte string through the
     # JSON encoder would copy it several times for nothing (base64 needs no escaping).
     head, found, tail = encoded.partition(_BODY_PLACEHOLDER)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import NoReturn
 from urllib.parse import urlsplit, urlunsplit
@@ -12,9 +13,11 @@ import trio
 from httpx_sse import ServerSentEvent, SSEError, aconnect_sse
 
 from gosmee_trio import __version__
+from gosmee_trio.client.forwarder import redact_url
 from gosmee_trio.client.message import (
     GAP_EVENT,
     IncomingEvent,
+    Unparsable,
     is_control_event,
     is_empty_event,
     parse_message,
@@ -24,6 +27,10 @@ from gosmee_trio.events import is_stream_id
 from gosmee_trio.retry import Backoff
 
 log = logging.getLogger(__name__)
+
+# A stream that stayed up this long was healthy, so the next reconnect starts again
+# at 1 s; one that is dropped right after "ready" keeps backing off instead.
+HEALTHY_AFTER = 10.0
 
 
 def sse_url(smee_url: str) -> str:
@@ -53,16 +60,21 @@ class Consumer:
         self,
         smee_url: str,
         client: httpx.AsyncClient,
-        events: trio.MemorySendChannel[IncomingEvent],
+        events: trio.MemorySendChannel[IncomingEvent | Unparsable],
         *,
         last_id: str = "",
     ) -> None:
         self.smee_url = smee_url
         self.url = sse_url(smee_url)
+        # What logs show: credentials and tokens in the URL stay out of them.
+        self.shown_url = redact_url(self.url)
         self._client = client
         self._events = events
         self.last_id = last_id
         self.reconnects = 0
+        # "connecting" until the first stream is ready, then "live" or "reconnecting".
+        self.state = "connecting"
+        self.last_event_time: float | None = None
 
     async def run(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -78,22 +90,31 @@ class Consumer:
         """
         backoff = Backoff()
         started = False
+        ready_at: float | None = None
 
         def on_ready() -> None:
-            nonlocal started
-            backoff.reset()
+            nonlocal started, ready_at
+            self.state = "live"
+            ready_at = trio.current_time()
             if not started:
                 started = True
                 task_status.started()
 
         while True:
+            ready_at = None
             try:
                 await self._consume_stream(on_ready)
                 reason = "server closed the stream"
             except (httpx.HTTPError, SSEError, StreamError) as exc:
-                reason = f"{type(exc).__name__}: {exc}"
+                reason = (
+                    f"{type(exc).__name__}: {exc or 'no bytes within the watchdog'}"
+                )
+            if ready_at is not None and trio.current_time() - ready_at >= HEALTHY_AFTER:
+                backoff.reset()
             delay = backoff.next()
             self.reconnects += 1
+            if self.state == "live":
+                self.state = "reconnecting"
             log.warning(
                 "stream ended (%s); reconnecting in %.0fs",
                 reason,
@@ -115,9 +136,11 @@ class Consumer:
             status = source.response.status_code
             if not 200 <= status < 300:
                 raise StreamError(
-                    f"expected status 200 from {self.url!r}, got {status}"
+                    f"expected status 200 from {self.shown_url!r}, got {status}"
                 )
-            log.info("connected", extra={"url": self.url, "stream_id": self.last_id})
+            log.info(
+                "connected", extra={"url": self.shown_url, "stream_id": self.last_id}
+            )
             async for sse in source.aiter_sse():
                 await self._handle(sse, on_ready)
 
@@ -125,7 +148,9 @@ class Consumer:
         log.debug("SSE frame", extra={"stream_id": sse.id, "event_type": sse.event})
         if is_control_event(sse.event, sse.data):
             if sse.event == "ready" or "ready" in sse.data:
-                log.info("stream ready, forwarding events", extra={"url": self.url})
+                log.info(
+                    "stream ready, forwarding events", extra={"url": self.shown_url}
+                )
                 on_ready()
             return
         if sse.event == GAP_EVENT:
@@ -133,15 +158,20 @@ class Consumer:
             return
         if is_empty_event(sse.data):
             return
+        item: IncomingEvent | Unparsable
         try:
-            event = parse_message(sse.data, sse.id)
+            item = parse_message(sse.data, sse.id)
         except MessageError as exc:
             log.error(
-                "cannot parse event, skipping it: %s", exc, extra={"stream_id": sse.id}
+                "cannot parse event; it goes to the dead-letter folder: %s",
+                exc,
+                extra={"stream_id": sse.id},
             )
-            self._advance(sse.id)
-            return
-        await self._events.send(event)
+            item = Unparsable(
+                sse.id if is_stream_id(sse.id) else "", sse.data, str(exc)
+            )
+        self.last_event_time = time.time()
+        await self._events.send(item)
         self._advance(sse.id)
 
     def _advance(self, stream_id: str) -> None:

@@ -1,17 +1,32 @@
-"""The client daemon: consumer and forward worker in one nursery."""
+"""The client daemon: consumer → forward worker → exec worker, in one nursery.
+
+Events move through the workers in stream order. The forward worker saves the event
+(``--saveDir``) and forwards it to the target; the exec worker runs the hook, then
+advances the checkpoint. An event whose delivery or hook fails for good is written to
+the dead-letter folder first, so the checkpoint never moves past an event that was
+neither handled nor recorded.
+"""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import httpx
 import trio
 
 from gosmee_trio import __version__
+from gosmee_trio.client.checkpoint import Checkpoint
 from gosmee_trio.client.consumer import Consumer
 from gosmee_trio.client.forwarder import Forwarder
-from gosmee_trio.client.message import IncomingEvent
+from gosmee_trio.client.health import ClientCounters, HealthServer
+from gosmee_trio.client.hooks import HookConfig, run_hook, should_run
+from gosmee_trio.client.message import IncomingEvent, Unparsable
+from gosmee_trio.client.naming import safe_event_type
+from gosmee_trio.client.savedir import SavedEvent, dead_letter_dir, save_event
 from gosmee_trio.config import ClientConfig
+from gosmee_trio.errors import HookError
+from gosmee_trio.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -22,46 +37,289 @@ PIPELINE_BUFFER = 16
 # Connect timeout for the stream; reads use the keepalive watchdog instead.
 STREAM_CONNECT_TIMEOUT = 10.0
 
+Item = IncomingEvent | Unparsable
+
 
 class Client:
-    """``gosmee-trio client``: subscribe to a channel and forward every event."""
+    """``gosmee-trio client``: subscribe to a channel and handle every event."""
 
     def __init__(self, config: ClientConfig) -> None:
         self.config = config
+        self.checkpoint = Checkpoint(config.resume_state_file)
+        self.counters = ClientCounters()
         self.consumer: Consumer | None = None
+        self._reading = trio.CancelScope()
+        self._stopping = False
+        self._nursery: trio.Nursery | None = None
+        self._hook = (
+            HookConfig(
+                config.exec_command,
+                config.exec_on_events,
+                config.exec_env_vars,
+                config.exec_timeout,
+            )
+            if config.exec_command
+            else None
+        )
+
+    def stop(self) -> None:
+        """Graceful stop: read no more, let the event in flight finish within the
+        grace period, then persist the checkpoint."""
+        self._stopping = True
+        self._reading.cancel()
+        if self._nursery is not None:
+            deadline = trio.current_time() + self.config.shutdown_grace
+            self._nursery.cancel_scope.deadline = deadline
 
     async def run(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        """Run until cancelled; ``task_status.started()`` once the stream is ready.
+        """Run until cancelled or stopped; ``task_status.started()`` once ready.
 
-        Cancellation: stops reading and abandons the delivery in flight.
+        Cancellation: the event in flight is abandoned and not checkpointed, so it
+        is delivered again after a restart (at least once).
 
-        Errors: stream and delivery failures are logged and retried, never raised.
+        Errors: stream, delivery and hook failures are logged, counted and (for
+        events) dead-lettered, never raised. A resume state file that cannot be
+        read raises ``ConfigError`` before anything starts.
         """
+        resume_from = self.config.last_event_id or self.checkpoint.load()
+        try:
+            async with self._http_clients() as (stream_http, target_http):
+                await self._run_pipeline(
+                    stream_http, target_http, resume_from, task_status
+                )
+        finally:
+            self._save_checkpoint()
+
+    def _http_clients(self) -> _HttpClients:
+        return _HttpClients(self.config)
+
+    async def _run_pipeline(
+        self,
+        stream_http: httpx.AsyncClient,
+        target_http: httpx.AsyncClient,
+        resume_from: str,
+        task_status: trio.TaskStatus[None],
+    ) -> None:
         config = self.config
+        events_send, events_receive = trio.open_memory_channel[Item](PIPELINE_BUFFER)
+        done_send, done_receive = trio.open_memory_channel[tuple[Item, bool]](0)
+        self.consumer = Consumer(
+            config.smee_url, stream_http, events_send, last_id=resume_from
+        )
+        forwarder = Forwarder(config.target_url, target_http, config.target_retries)
+        log.info(
+            "starting gosmee-trio client %s",
+            __version__,
+            extra={"url": config.smee_url, "target": forwarder.redacted_target},
+        )
+        async with trio.open_nursery() as services:
+            if config.health_port:
+                await services.start(
+                    HealthServer(config.health_port, self._counters).run
+                )
+            async with trio.open_nursery() as workers:
+                self._nursery = workers
+                workers.start_soon(
+                    self._forward_worker, forwarder, events_receive, done_send
+                )
+                workers.start_soon(self._exec_worker, done_receive)
+                await workers.start(self._read, self.consumer, events_send)
+                task_status.started()
+            services.cancel_scope.cancel()
+
+    async def _read(
+        self,
+        consumer: Consumer,
+        events: trio.MemorySendChannel[Item],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        status = _StartedOnce(task_status)
+        async with events:
+            with self._reading:
+                await consumer.run(task_status=status)
+        # Stopped before the stream was ever ready: let run() go on to shut down.
+        status.started()
+
+    async def _forward_worker(
+        self,
+        forwarder: Forwarder,
+        events: trio.MemoryReceiveChannel[Item],
+        done: trio.MemorySendChannel[tuple[Item, bool]],
+    ) -> None:
+        async with events, done:
+            async for item in events:
+                if self._stopping:
+                    return
+                handled = await self._forward(forwarder, item)
+                await done.send((item, handled))
+
+    async def _forward(self, forwarder: Forwarder, item: Item) -> bool:
+        """Save and forward one event; False when it was dead-lettered instead."""
+        if isinstance(item, Unparsable):
+            await self._dead_letter(_unparsable_event(item), item.error)
+            return False
+        if self._ignored(item):
+            log.info("skipping event as requested", extra=_fields(item))
+            return False
+        if self.config.save_dir is not None:
+            await self._save(item)
+        if not self.config.forwarding:
+            return True
+        result = await forwarder.deliver(item)
+        if result.ok:
+            self.counters.delivered += 1
+            return True
+        self.counters.failed += 1
+        await self._dead_letter(item, f"delivery failed: {result.error}")
+        return False
+
+    async def _exec_worker(
+        self, done: trio.MemoryReceiveChannel[tuple[Item, bool]]
+    ) -> None:
+        async with done:
+            async for item, handled in done:
+                if handled and self._hook is not None:
+                    assert isinstance(item, IncomingEvent)
+                    await self._run_hook(self._hook, item)
+                self.checkpoint.advance(item.stream_id)
+                self._save_checkpoint()
+
+    async def _run_hook(self, hook: HookConfig, event: IncomingEvent) -> None:
+        if not should_run(hook, event):
+            return
+        try:
+            await run_hook(hook, event)
+        except HookError as exc:
+            self.counters.hook_failures += 1
+            log.error("exec hook failed: %s", exc, extra=_fields(event))
+            await self._dead_letter(event, f"exec hook failed: {exc}")
+
+    async def _save(self, event: IncomingEvent) -> None:
+        # A full disk is the operator's to fix; losing the event is not an option, so
+        # saving is retried with back-off until it works.
+        backoff = Backoff()
+        while True:
+            try:
+                await trio.to_thread.run_sync(
+                    self._save_sync, self.config.save_dir, event, None
+                )
+                return
+            except OSError as exc:
+                delay = backoff.next()
+                log.error(
+                    "cannot save event, retrying in %.0fs: %s",
+                    delay,
+                    exc,
+                    extra=_fields(event),
+                )
+                await trio.sleep(delay)
+
+    async def _dead_letter(self, event: IncomingEvent, reason: str) -> None:
+        folder = dead_letter_dir(self.config.save_dir)
+        try:
+            saved = await trio.to_thread.run_sync(
+                self._save_sync, folder, event, reason
+            )
+        except OSError as exc:
+            log.error("cannot write dead letter: %s", exc, extra=_fields(event))
+            return
+        self.counters.dead_letters += 1
+        log.error(
+            "event written to the dead-letter folder: %s",
+            reason,
+            extra=_fields(event) | {"path": str(saved.body_path)},
+        )
+
+    def _save_sync(
+        self, folder: Path | None, event: IncomingEvent, reason: str | None
+    ) -> SavedEvent:
+        assert folder is not None
+        return save_event(
+            folder,
+            event,
+            target_url=self.config.target_url,
+            local_debug_url=self.config.local_debug_url,
+            httpie=self.config.httpie,
+            reason=reason,
+        )
+
+    def _ignored(self, event: IncomingEvent) -> bool:
+        ignored = self.config.ignore_events
+        return bool(event.event_type) and (
+            event.event_type in ignored or safe_event_type(event.event_type) in ignored
+        )
+
+    def _save_checkpoint(self) -> None:
+        try:
+            self.checkpoint.save()
+        except OSError as exc:
+            log.warning("cannot write the resume state file: %s", exc)
+
+    def _counters(self) -> ClientCounters:
+        if self.consumer is not None:
+            self.counters.state = self.consumer.state
+            self.counters.reconnects = self.consumer.reconnects
+            self.counters.last_event_time = self.consumer.last_event_time
+        return self.counters
+
+
+class _StartedOnce:
+    """A task status that may be reported more than once; only the first counts."""
+
+    def __init__(self, inner: trio.TaskStatus[None]) -> None:
+        self._inner = inner
+        self._done = False
+
+    def started(self, value: None = None) -> None:
+        if not self._done:
+            self._done = True
+            self._inner.started()
+
+
+class _HttpClients:
+    """The stream's HTTP client and the target's, opened and closed together."""
+
+    def __init__(self, config: ClientConfig) -> None:
         stream_timeout = httpx.Timeout(
             STREAM_CONNECT_TIMEOUT, read=config.watchdog_timeout
         )
-        async with (
-            httpx.AsyncClient(timeout=stream_timeout) as stream_http,
-            httpx.AsyncClient(
-                timeout=config.target_timeout,
-                verify=not config.insecure_skip_tls_verify,
-                trust_env=False,
-            ) as target_http,
-        ):
-            send, receive = trio.open_memory_channel[IncomingEvent](PIPELINE_BUFFER)
-            self.consumer = Consumer(
-                config.smee_url, stream_http, send, last_id=config.last_event_id
-            )
-            forwarder = Forwarder(config.target_url, target_http, config.target_retries)
-            log.info(
-                "starting gosmee-trio client %s",
-                __version__,
-                extra={"url": config.smee_url, "target": forwarder.redacted_target},
-            )
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(forwarder.run, receive)
-                await nursery.start(self.consumer.run)
-                task_status.started()
+        self.stream = httpx.AsyncClient(timeout=stream_timeout)
+        # NOTE: like upstream, the target is reached without the environment's proxy
+        # settings: it is a local service, and a corporate proxy cannot reach it.
+        self.target = httpx.AsyncClient(
+            timeout=config.target_timeout,
+            verify=not config.insecure_skip_tls_verify,
+            trust_env=False,
+        )
+
+    async def __aenter__(self) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
+        return self.stream, self.target
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        with trio.move_on_after(1, shield=True):
+            await self.stream.aclose()
+            await self.target.aclose()
+
+
+def _unparsable_event(item: Unparsable) -> IncomingEvent:
+    return IncomingEvent(
+        stream_id=item.stream_id,
+        headers=(("Content-Type", "text/plain; charset=utf-8"),),
+        body=item.data.encode(),
+        query=(),
+        event_type="unparsable",
+        delivery_id="",
+        content_type="text/plain; charset=utf-8",
+        timestamp_ms=None,
+    )
+
+
+def _fields(event: IncomingEvent) -> dict[str, object]:
+    return {
+        "event_type": event.event_type,
+        "delivery_id": event.delivery_id,
+        "stream_id": event.stream_id,
+    }

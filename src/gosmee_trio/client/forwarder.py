@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import httpx
 import trio
@@ -101,7 +101,7 @@ class Forwarder:
         url = target_with_query(self.target_url, event.query)
         with _map_httpx_errors(attempt):
             response = await self._client.post(
-                url, content=event.body, headers=list(event.headers)
+                url, content=event.body, headers=_encode_headers(event.headers)
             )
         if response.status_code >= 300:
             raise DeliveryError(
@@ -152,7 +152,8 @@ def target_with_query(target_url: str, query: tuple[tuple[str, str], ...]) -> st
     """``target_url`` with the relayed query appended, repeated keys in order."""
     if not query:
         return target_url
-    encoded = urlencode(query)
+    # %20 rather than +, the form most senders use in a URL.
+    encoded = urlencode(query, quote_via=quote)
     parts = urlsplit(target_url)
     merged = f"{parts.query}&{encoded}" if parts.query else encoded
     return urlunsplit(parts._replace(query=merged))
@@ -168,10 +169,30 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
+def _encode_headers(headers: tuple[tuple[str, str], ...]) -> list[tuple[bytes, bytes]]:
+    # httpx would encode str values as ASCII and fail on "café"; the relay carried
+    # them as UTF-8, so that is what goes back on the wire.
+    return [(name.encode("latin-1"), value.encode()) for name, value in headers]
+
+
 @contextmanager
 def _map_httpx_errors(attempt: int) -> Iterator[None]:
     try:
         yield
+    except (
+        httpx.LocalProtocolError,
+        httpx.InvalidURL,
+        UnicodeError,
+        ValueError,
+    ) as exc:
+        # The request itself cannot be sent (a header name h11 refuses, a URL that
+        # does not parse): sending it again will not help.
+        raise DeliveryError(
+            f"request cannot be sent to target: {exc}",
+            kind="request",
+            retryable=False,
+            attempt=attempt,
+        ) from exc
     except httpx.TimeoutException as exc:
         raise DeliveryError(
             f"target timed out: {exc!r}",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,8 @@ from gosmee_trio.events import (
 from gosmee_trio.wire import HOP_BY_HOP
 
 GAP_EVENT = "gosmee-gap"
+# RFC 9110 header field names; anything else could not be sent to the target.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _CONTROL_NAMES = frozenset({"ready", "ping"})
 _CONTROL_MESSAGES = frozenset({"connected", "ready"})
 # Keys of the message that are not headers.
@@ -47,6 +50,15 @@ class IncomingEvent:
     def durable(self) -> bool:
         """Whether the id is a stream id the server can resume from."""
         return is_stream_id(self.stream_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Unparsable:
+    """A stream event that could not be parsed; it is dead-lettered, not dropped."""
+
+    stream_id: str
+    data: str
+    error: str
 
 
 def is_control_event(name: str, data: str) -> bool:
@@ -82,7 +94,9 @@ def parse_message(data: str, stream_id: str = "") -> IncomingEvent:
     try:
         fields = json.loads(data)
     except ValueError as exc:
-        raise MessageError(f"expected a JSON object, got {data[:80]!r}") from exc
+        raise MessageError(
+            f"expected a JSON object, got {len(data)} characters of something else"
+        ) from exc
     if not isinstance(fields, dict):
         raise MessageError(f"expected a JSON object, got {type(fields).__name__}")
 
@@ -93,8 +107,9 @@ def parse_message(data: str, stream_id: str = "") -> IncomingEvent:
         if isinstance(value, str)
         and key not in _MESSAGE_KEYS
         and key.lower() not in _NOT_FORWARDED
+        and _TOKEN.fullmatch(key)
     )
-    if not headers:
+    if not headers and "bodyB" not in fields and "body" not in fields:
         raise MessageError("no headers found in message")
 
     return IncomingEvent(

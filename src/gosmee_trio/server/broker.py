@@ -39,6 +39,10 @@ SUBSCRIBER_BUFFER = 100
 # repository, small enough for a 1 GiB VPS with dozens of channels.
 HISTORY_EVENTS = 1000
 HISTORY_BYTES = 64 * 1024 * 1024
+# History of all channels together: anyone who knows the server can create channels,
+# so the sum must be bounded too. 256 MiB fits the server unit's MemoryMax of 512M
+# with room for the payloads in flight.
+HISTORY_TOTAL_BYTES = 256 * 1024 * 1024
 # A channel nobody listens to keeps its history this long after its last webhook, so
 # a laptop that slept through lunch can still resume.
 HISTORY_TTL = 3600.0
@@ -88,15 +92,26 @@ class _Channel:
         while len(self.history) > 1 and (
             len(self.history) > max_events or self.history_bytes > max_bytes
         ):
-            old = self.history.popleft()
-            self.history_bytes -= len(old.frame)
-            self.floor = old.stream_id
+            self.evict_oldest()
+
+    def evict_oldest(self) -> int:
+        old = self.history.popleft()
+        self.history_bytes -= len(old.frame)
+        self.floor = old.stream_id
+        return len(old.frame)
 
 
 class Subscriber:
     """One open stream's view of a channel: a bounded queue plus a cursor."""
 
-    def __init__(self, broker: Broker, channel: _Channel, cursor: StreamId) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        channel: _Channel,
+        cursor: StreamId,
+        *,
+        ahead: bool = False,
+    ) -> None:
         self._broker = broker
         self._channel = channel
         self._send, self._receive = trio.open_memory_channel[RelayEvent](
@@ -107,6 +122,10 @@ class Subscriber:
         # Start lagging so that the first read catches up from history: that is how
         # Last-Event-ID resume and "nothing published after subscribe is missed" work.
         self.lagging = True
+        # A cursor this process never handed out (another server's, or one from
+        # before a restart with the clock set back): waiting for our ids to pass it
+        # would hide every new event, so it is answered with a gap and all history.
+        self._ahead = ahead
 
     def offer(self, event: RelayEvent) -> None:
         if self.lagging:
@@ -192,7 +211,8 @@ class Subscriber:
 
     def _catch_up(self) -> None:
         channel = self._channel
-        if self.cursor < channel.floor:
+        if self.cursor < channel.floor or self._ahead:
+            self._ahead = False
             self._pending.append(self._broker._gap_frame(self, channel))
             self.cursor = channel.floor
         missed = channel.after(self.cursor)
@@ -215,12 +235,15 @@ class Broker:
         history_events: int = HISTORY_EVENTS,
         history_bytes: int = HISTORY_BYTES,
         history_ttl: float = HISTORY_TTL,
+        history_total_bytes: int = HISTORY_TOTAL_BYTES,
         ids: StreamIdGenerator | None = None,
     ) -> None:
         self.subscriber_buffer = subscriber_buffer
         self._history_events = history_events
         self._history_bytes = history_bytes
         self._history_ttl = history_ttl
+        self._history_total = history_total_bytes
+        self._total_bytes = 0
         self._ids = ids or StreamIdGenerator()
         # Ids at or below this may belong to events this process no longer holds:
         # published before it started, or in a channel swept out for idleness.
@@ -243,7 +266,10 @@ class Broker:
     def publish(self, event: RelayEvent) -> None:
         """Add ``event`` to its channel's history and offer it to every subscriber."""
         channel = self._channel(event.channel)
+        before = channel.history_bytes
         channel.append(event, self._history_events, self._history_bytes)
+        self._total_bytes += channel.history_bytes - before
+        self._trim_total(keep=channel)
         channel.touched = time.monotonic()
         self._published += 1
         for subscriber in channel.subscribers:
@@ -260,7 +286,7 @@ class Broker:
         if self._closed:
             raise trio.ClosedResourceError("broker is closed")
         state = self._channel(channel)
-        subscriber = Subscriber(self, state, cursor)
+        subscriber = Subscriber(self, state, cursor, ahead=cursor > self._ids.last)
         state.subscribers.add(subscriber)
         try:
             yield subscriber
@@ -299,7 +325,7 @@ class Broker:
             gaps=self._gaps,
             published=self._published,
             delivered=self._delivered,
-            history_bytes=sum(s.history_bytes for s in self._channels.values()),
+            history_bytes=self._total_bytes,
         )
 
     def _channel(self, name: str) -> _Channel:
@@ -307,6 +333,20 @@ class Broker:
         if state is None:
             state = self._channels[name] = _Channel(name, self._swept_floor)
         return state
+
+    def _trim_total(self, keep: _Channel) -> None:
+        # Evict the oldest events across all channels until the sum fits; the newest
+        # event of the channel just published to always stays.
+        while self._total_bytes > self._history_total:
+            candidates = [
+                state
+                for state in self._channels.values()
+                if state.history and (state is not keep or len(state.history) > 1)
+            ]
+            if not candidates:
+                return
+            oldest = min(candidates, key=lambda state: state.history[0].stream_id)
+            self._total_bytes -= oldest.evict_oldest()
 
     def _note_lag(self, subscriber: Subscriber) -> None:
         self._lag_events += 1
@@ -350,5 +390,6 @@ class Broker:
         ]
         for name in expired:
             state = self._channels.pop(name)
+            self._total_bytes -= state.history_bytes
             if state.history:
                 self._swept_floor = max(self._swept_floor, state.history[-1].stream_id)

@@ -63,6 +63,20 @@ class HotPath:
                 return await self._webhook(scope, receive, send, channel)
             if method == "GET" and path.startswith("/events/"):
                 return await self._stream(scope, receive, send, path[8:])
+            if method == "HEAD" and path.startswith("/events/"):
+                # The headers a stream would get, and no stream.
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200 if is_valid_channel(path[8:]) else 404,
+                        "headers": self._stream_headers(),
+                        "trailers": False,
+                    }
+                )
+                await send(
+                    {"type": "http.response.body", "body": b"", "more_body": False}
+                )
+                return
         await self._app(scope, receive, send)  # type: ignore[operator]
 
     async def _webhook(

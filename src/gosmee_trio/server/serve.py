@@ -16,6 +16,7 @@ from gosmee_trio.server.app import create_app
 from gosmee_trio.server.broker import Broker
 from gosmee_trio.server.hotpath import HotPath
 from gosmee_trio.server.state import ServerState
+from gosmee_trio.server.tcp import install as install_stall_safe_tcp
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class Server:
         Errors: an address that cannot be bound raises ``OSError``.
         """
         hypercorn_config = self._hypercorn_config()
+        install_stall_safe_tcp()
 
         async def trigger() -> None:
             if shutdown_trigger is None:

@@ -1,0 +1,202 @@
+"""``gosmee-trio client``."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import trio
+from cyclopts import Parameter
+
+from gosmee_trio.cli import app
+from gosmee_trio.cli.common import (
+    LogLevelOption,
+    NoColorOption,
+    OutputOption,
+    checked,
+    comma_env,
+    fail,
+    first_leaf,
+    on_signals,
+    setup_logging,
+    split_commas,
+)
+from gosmee_trio.client.daemon import Client
+from gosmee_trio.config import (
+    DEFAULT_KEEPALIVE,
+    DEFAULT_LOCAL_DEBUG_URL,
+    DEFAULT_SHUTDOWN_GRACE,
+    DEFAULT_TARGET_RETRIES,
+    DEFAULT_TARGET_TIMEOUT,
+    ClientConfig,
+)
+from gosmee_trio.errors import ConfigError
+
+# Go's bufio reader never went below this; kept as the floor for compatibility.
+MIN_SSE_BUFFER = 4096
+
+USAGE_ERROR = (
+    "need at least a smeeURL and a targetURL as arguments, ie: gosmee-trio client "
+    "https://server.smee.url/aBcdeFghijklmn http://localhost:8080"
+)
+
+
+@app.command
+async def client(
+    *urls: str,
+    save_dir: Annotated[
+        Path | None,
+        Parameter(name=["--saveDir", "--save-dir", "-s"], env_var="GOSMEE_SAVEDIR"),
+    ] = None,
+    httpie: Annotated[bool, Parameter(name="--httpie", negative=())] = False,
+    local_debug_url: Annotated[
+        str, Parameter(name="--local-debug-url")
+    ] = DEFAULT_LOCAL_DEBUG_URL,
+    ignore_event: Annotated[
+        list[str] | None, Parameter(name=["--ignore-event", "-I"], negative=())
+    ] = None,
+    no_replay: Annotated[
+        bool, Parameter(name=["--noReplay", "--no-replay", "-n"], negative=())
+    ] = False,
+    exec_command: Annotated[str, Parameter(name="--exec", env_var="GOSMEE_EXEC")] = "",
+    exec_on_events: Annotated[
+        list[str] | None, Parameter(name=["--exec-on-events", "-E"], negative=())
+    ] = None,
+    exec_env_vars: Annotated[
+        list[str] | None,
+        Parameter(
+            name="--exec-env-vars",
+            env_var="GOSMEE_EXEC_ENV_VARS",
+            negative=(),
+            env_var_split=comma_env,
+        ),
+    ] = None,
+    exec_timeout: Annotated[float | None, Parameter(name="--exec-timeout")] = None,
+    target_connection_timeout: Annotated[
+        float,
+        Parameter(name="--target-connection-timeout", env_var="GOSMEE_TARGET_TIMEOUT"),
+    ] = DEFAULT_TARGET_TIMEOUT,
+    target_retries: Annotated[
+        int, Parameter(name="--target-retries", env_var="GOSMEE_TARGET_RETRIES")
+    ] = DEFAULT_TARGET_RETRIES,
+    insecure_skip_tls_verify: Annotated[
+        bool, Parameter(name="--insecure-skip-tls-verify", negative=())
+    ] = False,
+    health_port: Annotated[
+        int, Parameter(name="--health-port", env_var="GOSMEE_HEALTH_PORT")
+    ] = 0,
+    sse_buffer_size: Annotated[
+        int, Parameter(name="--sse-buffer-size", env_var="GOSMEE_SSE_BUFFER_SIZE")
+    ] = 1048576,
+    resume_state_file: Annotated[
+        Path | None,
+        Parameter(name="--resume-state-file", env_var="GOSMEE_RESUME_STATE_FILE"),
+    ] = None,
+    keepalive_interval: Annotated[
+        float,
+        Parameter(name="--keepalive-interval", env_var="GOSMEE_KEEPALIVE_INTERVAL"),
+    ] = DEFAULT_KEEPALIVE,
+    shutdown_grace: Annotated[
+        float, Parameter(name="--shutdown-grace", env_var="GOSMEE_SHUTDOWN_GRACE")
+    ] = DEFAULT_SHUTDOWN_GRACE,
+    log_level: LogLevelOption = "info",
+    output: OutputOption = "pretty",
+    nocolor: NoColorOption = False,
+) -> None:
+    """Subscribe to a channel and forward each webhook, byte for byte, to a target.
+
+    Usage: gosmee-trio client [OPTIONS] SMEE_URL TARGET_URL. With --exec, TARGET_URL
+    may be left out (events are then only handed to the hook). Without arguments the
+    URLs come from GOSMEE_URL and GOSMEE_TARGET_URL.
+
+    Args:
+        urls: SMEE_URL (the channel URL) and TARGET_URL (where events are POSTed).
+        save_dir: Save each event's exact body (.json) and a replay script (.sh) here.
+        httpie: Write replay scripts for HTTPie instead of curl.
+        local_debug_url: Target used by a replay script's -l/--local option.
+        ignore_event: Event types to skip (repeatable, comma-separated).
+        no_replay: Do not forward to the target (saving and --exec still happen).
+        exec_command: Shell command run for each event (sh -c), after forwarding.
+        exec_on_events: Only run --exec for these event types.
+        exec_env_vars: Names of extra environment variables passed to --exec.
+        exec_timeout: Kill an --exec command still running after this many seconds.
+        target_connection_timeout: Seconds allowed for each POST to the target.
+        target_retries: Extra attempts for transient target failures on events
+            without a durable id (durable ones are retried until they succeed).
+        insecure_skip_tls_verify: Do not verify the target's TLS certificate.
+        health_port: Serve GET /health on this port (0: off); 503 while the stream
+            is down.
+        sse_buffer_size: Accepted for gosmee compatibility; the reader has no fixed
+            buffer, so lines of any length are read and this has no effect.
+        resume_state_file: Keep the last processed stream id here and resume from it
+            after a restart.
+        keepalive_interval: The server's keepalive interval in seconds; a stream
+            silent for 2.5 times this long is treated as dead and reconnected.
+        shutdown_grace: Seconds the event in flight gets to finish on SIGINT/SIGTERM.
+        log_level: debug, info, warn or error.
+        output: Log format: pretty or json.
+        nocolor: No colour in log output (also when NO_COLOR is set).
+    """
+    setup_logging(log_level, output, nocolor)
+    if sse_buffer_size < MIN_SSE_BUFFER:
+        minimum = MIN_SSE_BUFFER
+        fail(f"--sse-buffer-size must be at least {minimum}, got {sse_buffer_size}")
+    smee_url, target_url = _resolve_urls(urls, exec_command)
+    config = checked(
+        ClientConfig,
+        smee_url=smee_url,
+        target_url=target_url,
+        target_timeout=target_connection_timeout,
+        target_retries=target_retries,
+        keepalive_interval=keepalive_interval,
+        insecure_skip_tls_verify=insecure_skip_tls_verify,
+        save_dir=save_dir,
+        httpie=httpie,
+        local_debug_url=local_debug_url or DEFAULT_LOCAL_DEBUG_URL,
+        ignore_events=split_commas(ignore_event),
+        no_replay=no_replay,
+        exec_command=exec_command,
+        exec_on_events=split_commas(exec_on_events),
+        exec_env_vars=split_commas(exec_env_vars),
+        exec_timeout=exec_timeout,
+        health_port=health_port,
+        resume_state_file=resume_state_file,
+        shutdown_grace=shutdown_grace,
+    )
+    relay = Client(config)
+    problem: BaseException | None = None
+    try:
+        await _run_until_signals(relay)
+    except* ConfigError as group:
+        problem = first_leaf(group)
+    if problem is not None:
+        fail(str(problem))
+
+
+def _resolve_urls(urls: tuple[str, ...], exec_command: str) -> tuple[str, str]:
+    # Upstream's rules: two positionals; or one with --exec (no forwarding); or none,
+    # and then the environment.
+    if len(urls) == 2:
+        return urls[0], urls[1]
+    if len(urls) == 1 and exec_command:
+        return urls[0], os.environ.get("GOSMEE_TARGET_URL", "")
+    if urls:
+        fail(USAGE_ERROR)
+    smee_url = os.environ.get("GOSMEE_URL", "")
+    if not smee_url:
+        fail(USAGE_ERROR)
+    return smee_url, os.environ.get("GOSMEE_TARGET_URL", "")
+
+
+async def _run_until_signals(relay: Client) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def run_then_stop() -> None:
+                await relay.run()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(run_then_stop)
+            await on_signals(signals, relay.stop, nursery.cancel_scope)

@@ -1,0 +1,89 @@
+"""What the commands share: option types, logging, signals, error exits."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Literal, NoReturn, TypeVar
+
+import trio
+from cyclopts import Parameter
+
+from gosmee_trio.errors import ConfigError
+from gosmee_trio.logs import configure_logging
+
+log = logging.getLogger("gosmee_trio.cli")
+
+T = TypeVar("T")
+LogLevel = Literal["debug", "info", "warn", "error"]
+Output = Literal["pretty", "json"]
+
+LogLevelOption = Annotated[
+    LogLevel, Parameter(name="--log-level", env_var="GOSMEE_LOG_LEVEL")
+]
+OutputOption = Annotated[Output, Parameter(name=["--output", "-o"])]
+NoColorOption = Annotated[bool, Parameter(name="--nocolor", negative=())]
+
+
+def split_commas(values: list[str] | None) -> tuple[str, ...]:
+    """Repeated list flags, each value also split on commas, as upstream does."""
+    return tuple(
+        part.strip()
+        for value in values or ()
+        for part in value.split(",")
+        if part.strip()
+    )
+
+
+def comma_env(hint: object, value: str, delimiter: str | None = None) -> list[str]:
+    """Split a list-valued env var on commas (urfave/cli's rule), not whitespace."""
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def setup_logging(level: LogLevel, output: Output, nocolor: bool) -> None:
+    # NO_COLOR: any non-empty value turns colour off (https://no-color.org).
+    color = (
+        output == "pretty"
+        and not nocolor
+        and not os.environ.get("NO_COLOR")
+        and sys.stderr.isatty()
+    )
+    configure_logging(level, output, color=color)
+
+
+def checked(factory: Callable[..., T], **values: object) -> T:
+    """Build a config, turning a ConfigError into a one-line error exit."""
+    try:
+        return factory(**values)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def fail(message: str) -> NoReturn:
+    sys.stderr.write(f"gosmee-trio: error: {message}\n")
+    raise SystemExit(1)
+
+
+async def on_signals(
+    signals: AsyncIterator[int], graceful: Callable[[], None], scope: trio.CancelScope
+) -> None:
+    """First signal: ``graceful()``. Second: cancel ``scope`` at once."""
+    asked = False
+    async for signum in signals:
+        name = signal.Signals(signum).name
+        if asked:
+            log.info("received %s again, stopping now", name)
+            scope.cancel()
+            return
+        asked = True
+        log.info("received %s, shutting down gracefully", name)
+        graceful()
+
+
+def first_leaf(error: BaseException) -> BaseException:
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error

@@ -1,0 +1,89 @@
+"""The client's ``--health-port`` endpoint: is the stream alive, what got through."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from functools import partial
+from typing import Any
+
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve
+
+from gosmee_trio import __version__
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ClientCounters:
+    """What the client has done so far; shown on ``/health``."""
+
+    state: str = "connecting"
+    last_event_time: float | None = None
+    reconnects: int = 0
+    delivered: int = 0
+    failed: int = 0
+    dead_letters: int = 0
+    hook_failures: int = 0
+
+    @property
+    def healthy(self) -> bool:
+        return self.state == "live"
+
+
+class HealthServer:
+    """Serves ``GET /health``: 200 while the stream is live, 503 otherwise.
+
+    Args:
+        port: TCP port on every interface, as upstream (probes come from outside).
+        counters: a callable returning the current counters.
+    """
+
+    def __init__(self, port: int, counters: Any) -> None:
+        self.port = port
+        self._counters = counters
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Serve until cancelled; ``task_status.started(url)`` once listening."""
+        config = Config()
+        config.bind = [f"0.0.0.0:{self.port}"]
+        config.accesslog = None
+        config.errorlog = logging.getLogger("hypercorn.error")
+        async with trio.open_nursery() as nursery:
+            binds = await nursery.start(partial(serve, self._app, config))  # type: ignore[arg-type]
+            log.info("health endpoint listening", extra={"url": binds[0]})
+            task_status.started(binds[0])
+
+    async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["type"] != "http":
+            return
+        counters: ClientCounters = self._counters()
+        if scope["path"] != "/health":
+            status, body = 404, b"404 page not found\n"
+            content_type = b"text/plain; charset=utf-8"
+        else:
+            status = 200 if counters.healthy else 503
+            report = {"version": __version__, "healthy": counters.healthy} | asdict(
+                counters
+            )
+            body = json.dumps(report).encode() + b"\n"
+            content_type = b"application/json"
+        headers = [
+            (b"content-type", content_type),
+            (b"x-gosmee-version", __version__.encode()),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send(
+            {"type": "http.response.start", "status": status, "headers": headers}
+        )
+        await send({"type": "http.response.body", "body": body})
