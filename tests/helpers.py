@@ -129,3 +129,34 @@ def message_of(data: str) -> dict[str, Any]:
     parsed = json.loads(data)
     assert isinstance(parsed, dict)
     return parsed
+
+
+class LogWaiter:
+    """Wakes a test when a log record matching ``text`` is emitted (no polling)."""
+
+    def __init__(self, text: str) -> None:
+        import logging
+
+        self.text = text
+        self.seen = trio.Event()
+        self._handler = logging.Handler()
+        self._handler.emit = self._emit  # type: ignore[method-assign]
+        logging.getLogger().addHandler(self._handler)
+
+    def _emit(self, record: Any) -> None:
+        if self.text in record.getMessage():
+            self.seen.set()
+
+    def close(self) -> None:
+        import logging
+
+        logging.getLogger().removeHandler(self._handler)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port

@@ -25,7 +25,7 @@ from gosmee_trio.client.message import IncomingEvent, Unparsable
 from gosmee_trio.client.naming import safe_event_type
 from gosmee_trio.client.savedir import SavedEvent, dead_letter_dir, save_event
 from gosmee_trio.config import ClientConfig
-from gosmee_trio.errors import HookError
+from gosmee_trio.errors import ConfigError, HookError
 from gosmee_trio.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,16 @@ class Client:
             async for item in events:
                 if self._stopping:
                     return
-                handled = await self._forward(forwarder, item)
+                try:
+                    handled = await self._forward(forwarder, item)
+                except Exception as exc:
+                    # A bug or an input we did not foresee must cost one event (kept
+                    # as a dead letter), never the whole client.
+                    log.exception("unexpected error handling an event")
+                    event = item if isinstance(item, IncomingEvent) else None
+                    if event is not None:
+                        await self._dead_letter(event, f"unexpected error: {exc!r}")
+                    handled = False
                 await done.send((item, handled))
 
     async def _forward(self, forwarder: Forwarder, item: Item) -> bool:
@@ -207,7 +216,7 @@ class Client:
                     self._save_sync, self.config.save_dir, event, None
                 )
                 return
-            except OSError as exc:
+            except (OSError, ConfigError) as exc:
                 delay = backoff.next()
                 log.error(
                     "cannot save event, retrying in %.0fs: %s",
@@ -223,7 +232,7 @@ class Client:
             saved = await trio.to_thread.run_sync(
                 self._save_sync, folder, event, reason
             )
-        except OSError as exc:
+        except (OSError, ConfigError) as exc:
             log.error("cannot write dead letter: %s", exc, extra=_fields(event))
             return
         self.counters.dead_letters += 1

@@ -98,8 +98,8 @@ class Forwarder:
                 return DeliveryResult(True, status, attempt, _ms(started))
 
     async def _deliver_once(self, event: IncomingEvent, attempt: int) -> int:
-        url = target_with_query(self.target_url, event.query)
         with _map_httpx_errors(attempt):
+            url = target_with_query(self.target_url, event.query)
             response = await self._client.post(
                 url, content=event.body, headers=_encode_headers(event.headers)
             )
