@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 from functools import partial
+from pathlib import Path
 
 import httpx
 import pytest
@@ -109,3 +111,123 @@ async def test_cli_busy_port_is_one_error_line(nursery: trio.Nursery) -> None:
         f"gosmee-trio: error: cannot listen on 127.0.0.1:{port}: "
         "[Errno 98] Address already in use\n"
     )
+
+
+async def _start_client(
+    nursery: trio.Nursery, url: str, target: RecordingTarget, *options: str
+) -> trio.Process:
+    client = await _start(
+        nursery, "client", *options, f"{url}/{CHANNEL}", f"{target.url}/x"
+    )
+    await _read_until(client.stderr, b"stream ready")
+    return client
+
+
+async def _post(url: str, body: bytes) -> str:
+    async with httpx.AsyncClient() as http:
+        reply = await http.post(f"{url}/{CHANNEL}", content=body)
+    assert reply.status_code == 202
+    stream_id: str = reply.json()["stream_id"]
+    return stream_id
+
+
+async def test_sigterm_during_a_slow_delivery_finishes_it_and_checkpoints(
+    nursery: trio.Nursery, target: RecordingTarget, server_url: str, tmp_path: Path
+) -> None:
+    state = tmp_path / "resume"
+    target.statuses = [1.5]
+    with trio.fail_after(40):
+        client = await _start_client(
+            nursery, server_url, target, "--resume-state-file", str(state)
+        )
+        first = await _post(server_url, b"in flight")
+        await _post(server_url, b"after")
+        assert (await target.next()).body == b"in flight"
+        assert await _stop(client, signal.SIGTERM) == 0
+        assert state.read_text() == f"{first}\n"
+
+        again = await _start_client(
+            nursery, server_url, target, "--resume-state-file", str(state)
+        )
+        assert (await target.next()).body == b"after"
+        assert await _stop(again, signal.SIGINT) == 0
+    assert [r.body for r in target.received] == [b"in flight", b"after"]
+
+
+async def test_resume_state_survives_kill_9(
+    nursery: trio.Nursery, target: RecordingTarget, server_url: str, tmp_path: Path
+) -> None:
+    state = tmp_path / "resume"
+    with trio.fail_after(40):
+        client = await _start_client(
+            nursery, server_url, target, "--resume-state-file", str(state)
+        )
+        await _post(server_url, b"one")
+        assert (await target.next()).body == b"one"
+        while not state.exists():
+            await trio.testing.wait_all_tasks_blocked(0.01)
+        client.kill()
+        await client.wait()
+        await _post(server_url, b"two")
+        await _post(server_url, b"three")
+        again = await _start_client(
+            nursery, server_url, target, "--resume-state-file", str(state)
+        )
+        assert [(await target.next()).body for _ in range(2)] == [b"two", b"three"]
+        assert await _stop(again, signal.SIGTERM) == 0
+
+
+async def test_frozen_server_is_detected_and_the_client_reconnects(
+    nursery: trio.Nursery, target: RecordingTarget
+) -> None:
+    with trio.fail_after(60):
+        server = await _start(
+            nursery,
+            "server",
+            "--address",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--keepalive-interval",
+            "0.3",
+        )
+        banner = await _read_until(server.stdout, b"\n")
+        url = banner.split(b" on ", 1)[1].strip().decode()
+        client = await _start_client(
+            nursery, url, target, "--keepalive-interval", "0.3"
+        )
+        server.send_signal(signal.SIGSTOP)  # half-open: connected, but silent
+        await _read_until(client.stderr, b"stream ended")
+        server.send_signal(signal.SIGCONT)
+        await _read_until(client.stderr, b"stream ready")
+        await _post(url, b"after the freeze")
+        assert (await target.next()).body == b"after the freeze"
+        assert await _stop(client, signal.SIGTERM) == 0
+        assert await _stop(server, signal.SIGTERM) == 0
+
+
+async def test_new_url_asks_the_given_server(server_url: str) -> None:
+    with trio.fail_after(20):
+        result = await trio.run_process(
+            [*COMMAND, "client", "--new-url", f"{server_url}/ignored-channel"],
+            check=False,
+            capture_stdout=True,
+            capture_stderr=True,
+        )
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(
+        re.escape(server_url) + r"/[A-Za-z]{12}\n", result.stdout.decode()
+    )
+
+
+async def test_new_url_failure_is_one_error_line() -> None:
+    with trio.fail_after(20):
+        result = await trio.run_process(
+            [*COMMAND, "client", "-u", "http://127.0.0.1:9/"],
+            check=False,
+            capture_stdout=True,
+            capture_stderr=True,
+        )
+    assert result.returncode == 1
+    assert result.stderr.decode().startswith("Error: ")
+    assert result.stdout == b""

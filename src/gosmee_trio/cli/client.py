@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import trio
 from cyclopts import Parameter
 
@@ -24,6 +26,7 @@ from gosmee_trio.cli.common import (
     split_commas,
 )
 from gosmee_trio.client.daemon import Client
+from gosmee_trio.client.newurl import fetch_new_url, new_url_endpoint
 from gosmee_trio.config import (
     DEFAULT_KEEPALIVE,
     DEFAULT_LOCAL_DEBUG_URL,
@@ -46,6 +49,7 @@ USAGE_ERROR = (
 @app.command
 async def client(
     *urls: str,
+    new_url: Annotated[bool, Parameter(name=["--new-url", "-u"], negative=())] = False,
     save_dir: Annotated[
         Path | None,
         Parameter(name=["--saveDir", "--save-dir", "-s"], env_var="GOSMEE_SAVEDIR"),
@@ -113,6 +117,8 @@ async def client(
 
     Args:
         urls: SMEE_URL (the channel URL) and TARGET_URL (where events are POSTed).
+        new_url: Print a new channel URL and exit: from the server named by the
+            first URL given, else from upstream gosmee's public service.
         save_dir: Save each event's exact body (.json) and a replay script (.sh) here.
         httpie: Write replay scripts for HTTPie instead of curl.
         local_debug_url: Target used by a replay script's -l/--local option.
@@ -140,6 +146,9 @@ async def client(
         nocolor: No colour in log output (also when NO_COLOR is set).
     """
     setup_logging(log_level, output, nocolor)
+    if new_url:
+        await _print_new_url(urls[0] if urls else None)
+        return
     if sse_buffer_size < MIN_SSE_BUFFER:
         minimum = MIN_SSE_BUFFER
         fail(f"--sse-buffer-size must be at least {minimum}, got {sse_buffer_size}")
@@ -173,6 +182,15 @@ async def client(
         problem = first_leaf(group)
     if problem is not None:
         fail(str(problem))
+
+
+async def _print_new_url(server_url: str | None) -> None:
+    try:
+        url = await fetch_new_url(new_url_endpoint(server_url))
+    except httpx.HTTPError as exc:
+        sys.stderr.write(f"Error: {exc}\n")
+        raise SystemExit(1) from None
+    sys.stdout.write(f"{url}\n")
 
 
 def _resolve_urls(urls: tuple[str, ...], exec_command: str) -> tuple[str, str]:
