@@ -8,6 +8,7 @@ import trio
 from gosmee_trio.events import RelayEvent, StreamIdGenerator, format_stream_id
 from gosmee_trio.server import broker as broker_module
 from gosmee_trio.server.broker import Broker
+from gosmee_trio.server.subscriber import Subscriber
 from gosmee_trio.sse import encode_event
 
 CHANNEL = "channel-aaaaaa"
@@ -23,7 +24,7 @@ def _ids(frames: list[bytes]) -> list[str]:
     return [f.split(b"\n", 1)[0].removeprefix(b"id: ").decode() for f in frames]
 
 
-async def _drain(subscriber: broker_module.Subscriber, count: int) -> list[bytes]:
+async def _drain(subscriber: Subscriber, count: int) -> list[bytes]:
     with trio.fail_after(5):
         return [await subscriber.receive() for _ in range(count)]
 

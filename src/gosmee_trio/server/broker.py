@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +26,8 @@ from gosmee_trio.events import (
     StreamIdGenerator,
     format_stream_id,
 )
+from gosmee_trio.server.history import ChannelHistory
+from gosmee_trio.server.subscriber import Subscriber
 from gosmee_trio.sse import encode_event
 
 log = logging.getLogger(__name__)
@@ -64,167 +65,6 @@ class BrokerStatistics:
     history_bytes: int
 
 
-class _Channel:
-    __slots__ = ("name", "history", "history_bytes", "floor", "subscribers", "touched")
-
-    def __init__(self, name: str, floor: StreamId) -> None:
-        self.name = name
-        self.history: deque[RelayEvent] = deque()
-        self.history_bytes = 0
-        # Every event with an id at or below the floor may have existed but is no
-        # longer held: evicted, or published before this process started.
-        self.floor = floor
-        self.subscribers: set[Subscriber] = set()
-        self.touched = time.monotonic()
-
-    def after(self, cursor: StreamId) -> list[RelayEvent]:
-        found: list[RelayEvent] = []
-        for event in reversed(self.history):
-            if event.stream_id <= cursor:
-                break
-            found.append(event)
-        found.reverse()
-        return found
-
-    def append(self, event: RelayEvent, max_events: int, max_bytes: int) -> None:
-        self.history.append(event)
-        self.history_bytes += len(event.frame)
-        while len(self.history) > 1 and (
-            len(self.history) > max_events or self.history_bytes > max_bytes
-        ):
-            self.evict_oldest()
-
-    def evict_oldest(self) -> int:
-        old = self.history.popleft()
-        self.history_bytes -= len(old.frame)
-        self.floor = old.stream_id
-        return len(old.frame)
-
-
-class Subscriber:
-    """One open stream's view of a channel: a bounded queue plus a cursor."""
-
-    def __init__(
-        self,
-        broker: Broker,
-        channel: _Channel,
-        cursor: StreamId,
-        *,
-        ahead: bool = False,
-    ) -> None:
-        self._broker = broker
-        self._channel = channel
-        self._send, self._receive = trio.open_memory_channel[RelayEvent](
-            broker.subscriber_buffer
-        )
-        self._pending: deque[bytes] = deque()
-        self.cursor = cursor
-        # Start lagging so that the first read catches up from history: that is how
-        # Last-Event-ID resume and "nothing published after subscribe is missed" work.
-        self.lagging = True
-        # A cursor this process never handed out (another server's, or one from
-        # before a restart with the clock set back): waiting for our ids to pass it
-        # would hide every new event, so it is answered with a gap and all history.
-        self._ahead = ahead
-
-    def offer(self, event: RelayEvent) -> None:
-        if self.lagging:
-            return
-        try:
-            self._send.send_nowait(event)
-        except trio.WouldBlock:
-            self.lagging = True
-            self._broker._note_lag(self)
-        except trio.ClosedResourceError:
-            pass
-
-    def close(self) -> None:
-        self._send.close()
-
-    @property
-    def queue_depth(self) -> int:
-        return self._receive.statistics().current_buffer_used
-
-    def receive_nowait(self) -> bytes:
-        """The next frame to send, if one is ready now.
-
-        Raises:
-            trio.WouldBlock: when nothing is ready.
-            trio.EndOfChannel: when the broker is closing.
-        """
-        while True:
-            if self._pending:
-                frame = self._pending.popleft()
-                if not self._pending and self.lagging:
-                    # Refill now so that ``lagging`` is accurate between reads.
-                    self._catch_up()
-                self._broker._delivered += 1
-                return frame
-            try:
-                event = self._receive.receive_nowait()
-            except trio.WouldBlock:
-                if not self.lagging:
-                    raise
-                self._catch_up()
-                continue
-            if frame := self._take(event):
-                return frame
-
-    async def receive(self) -> bytes:
-        """Wait for the next frame to send.
-
-        Raises:
-            trio.EndOfChannel: when the broker is closing.
-        """
-        while True:
-            try:
-                return self.receive_nowait()
-            except trio.WouldBlock:
-                pass
-            if frame := self._take(await self._receive.receive()):
-                return frame
-
-    async def receive_batch(self, max_bytes: int) -> list[bytes]:
-        """Wait for one frame, then take every frame ready now, up to ``max_bytes``.
-
-        Raises:
-            trio.EndOfChannel: when the broker is closing.
-        """
-        frames = [await self.receive()]
-        size = len(frames[0])
-        while size < max_bytes:
-            try:
-                frame = self.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel):
-                break
-            frames.append(frame)
-            size += len(frame)
-        return frames
-
-    def _take(self, event: RelayEvent) -> bytes:
-        # Events at or before the cursor were already sent from history.
-        if event.stream_id <= self.cursor:
-            return b""
-        self.cursor = event.stream_id
-        self._broker._delivered += 1
-        return event.frame
-
-    def _catch_up(self) -> None:
-        channel = self._channel
-        if self.cursor < channel.floor or self._ahead:
-            self._ahead = False
-            self._pending.append(self._broker._gap_frame(self, channel))
-            self.cursor = channel.floor
-        missed = channel.after(self.cursor)
-        if not missed:
-            # No await since the lookup, so no publish can slip between the lookup
-            # and this flag: from here on the queue carries everything.
-            self.lagging = False
-            return
-        self._pending.extend(event.frame for event in missed)
-        self.cursor = missed[-1].stream_id
-
-
 class Broker:
     """In-memory fan-out with per-channel history; the embedded default broker."""
 
@@ -248,7 +88,7 @@ class Broker:
         # Ids at or below this may belong to events this process no longer holds:
         # published before it started, or in a channel swept out for idleness.
         self._swept_floor = self._ids.last
-        self._channels: dict[str, _Channel] = {}
+        self._channels: dict[str, ChannelHistory] = {}
         self._closed = False
         self._last_sweep = time.monotonic()
         self._published = 0
@@ -328,13 +168,13 @@ class Broker:
             history_bytes=self._total_bytes,
         )
 
-    def _channel(self, name: str) -> _Channel:
+    def _channel(self, name: str) -> ChannelHistory:
         state = self._channels.get(name)
         if state is None:
-            state = self._channels[name] = _Channel(name, self._swept_floor)
+            state = self._channels[name] = ChannelHistory(name, self._swept_floor)
         return state
 
-    def _trim_total(self, keep: _Channel) -> None:
+    def _trim_total(self, keep: ChannelHistory) -> None:
         # Evict the oldest events across all channels until the sum fits; the newest
         # event of the channel just published to always stays.
         while self._total_bytes > self._history_total:
@@ -358,7 +198,7 @@ class Broker:
             },
         )
 
-    def _gap_frame(self, subscriber: Subscriber, channel: _Channel) -> bytes:
+    def _gap_frame(self, subscriber: Subscriber, channel: ChannelHistory) -> bytes:
         self._gaps += 1
         oldest = channel.history[0].stream_id if channel.history else None
         log.warning(

@@ -21,8 +21,8 @@ from gosmee_trio.config import is_valid_channel
 from gosmee_trio.errors import StreamIdError
 from gosmee_trio.events import StreamId, parse_stream_id
 from gosmee_trio.server.body import ClientGone, Rejection, read_body
-from gosmee_trio.server.broker import Subscriber
 from gosmee_trio.server.state import ServerState
+from gosmee_trio.server.subscriber import Subscriber
 from gosmee_trio.sse import KEEPALIVE_FRAME, encode_event
 from gosmee_trio.wire import build_event
 
