@@ -55,6 +55,12 @@ class ServerConfig:
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     keepalive_interval: float = DEFAULT_KEEPALIVE
     cors_origin: str = "*"
+    allowed_ips: tuple[str, ...] = ()
+    trust_proxy: bool = False
+    webhook_secrets: tuple[str, ...] = ()
+    replay_token: str = ""
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -65,6 +71,13 @@ class ServerConfig:
                 f"got {self.max_body_size!r}"
             )
         _check_seconds("--keepalive-interval", self.keepalive_interval)
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("--tls-cert and --tls-key must be given together")
+        for flag, path in (("--tls-cert", self.tls_cert), ("--tls-key", self.tls_key)):
+            if path is not None and not path.is_file():
+                raise ConfigError(
+                    f"{flag} must name a readable file, got {str(path)!r}"
+                )
 
     def effective_public_url(self, bound_port: int | None = None) -> str:
         """``--public-url`` or ``http://<address>:<port>`` (the bound port if 0)."""
@@ -72,7 +85,12 @@ class ServerConfig:
             return self.public_url.rstrip("/")
         port = bound_port if bound_port is not None else self.port
         host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"http://{host}:{port}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{host}:{port}"
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None and self.tls_key is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import trio
@@ -15,10 +16,12 @@ from gosmee_trio.cli.common import (
     NoColorOption,
     OutputOption,
     checked,
+    comma_env,
     fail,
     first_leaf,
     on_signals,
     setup_logging,
+    split_commas,
 )
 from gosmee_trio.config import DEFAULT_KEEPALIVE, DEFAULT_MAX_BODY_SIZE, ServerConfig
 from gosmee_trio.server.serve import Server
@@ -37,6 +40,39 @@ async def server(
         float,
         Parameter(name="--keepalive-interval", env_var="GOSMEE_KEEPALIVE_INTERVAL"),
     ] = DEFAULT_KEEPALIVE,
+    allowed_ips: Annotated[
+        list[str] | None,
+        Parameter(
+            name="--allowed-ips",
+            env_var="GOSMEE_ALLOWED_IPS",
+            negative=(),
+            env_var_split=comma_env,
+        ),
+    ] = None,
+    trust_proxy: Annotated[
+        bool, Parameter(name="--trust-proxy", env_var="GOSMEE_TRUST_PROXY", negative=())
+    ] = False,
+    webhook_signature: Annotated[
+        list[str] | None,
+        Parameter(
+            name="--webhook-signature",
+            env_var="GOSMEE_WEBHOOK_SIGNATURE",
+            negative=(),
+            env_var_split=comma_env,
+        ),
+    ] = None,
+    replay_token: Annotated[
+        str, Parameter(name="--replay-token", env_var="GOSMEE_REPLAY_TOKEN")
+    ] = "",
+    cors_origin: Annotated[
+        str, Parameter(name="--cors-origin", env_var="GOSMEE_CORS_ORIGIN")
+    ] = "*",
+    tls_cert: Annotated[
+        Path | None, Parameter(name="--tls-cert", env_var="GOSMEE_TLS_CERT")
+    ] = None,
+    tls_key: Annotated[
+        Path | None, Parameter(name="--tls-key", env_var="GOSMEE_TLS_KEY")
+    ] = None,
     log_level: LogLevelOption = "info",
     output: OutputOption = "pretty",
     nocolor: NoColorOption = False,
@@ -50,6 +86,17 @@ async def server(
             http://ADDRESS:PORT).
         max_body_size: Largest webhook body accepted, in bytes.
         keepalive_interval: Seconds between keepalive comments on idle streams.
+        allowed_ips: IPs or CIDRs allowed to POST (repeatable, comma-separated);
+            others get 403. Empty: everyone.
+        trust_proxy: Take the client IP from X-Forwarded-For / X-Real-IP; only
+            behind a proxy that overwrites those headers.
+        webhook_signature: Shared secret(s) webhooks must be signed with
+            (repeatable, comma-separated); GitHub, GitLab, Bitbucket, Gitea and
+            Forgejo forms are checked. Unsigned or badly signed: 401.
+        replay_token: Bearer token required by POST /replay/{channel}.
+        cors_origin: Access-Control-Allow-Origin on event streams; empty: none.
+        tls_cert: Certificate (PEM) to serve HTTPS directly; needs --tls-key.
+        tls_key: Private key (PEM) for --tls-cert.
         log_level: debug, info, warn or error.
         output: Log format: pretty or json.
         nocolor: No colour in log output (also when NO_COLOR is set).
@@ -62,8 +109,15 @@ async def server(
         public_url=public_url,
         max_body_size=max_body_size,
         keepalive_interval=keepalive_interval,
+        allowed_ips=split_commas(allowed_ips),
+        trust_proxy=trust_proxy,
+        webhook_secrets=tuple(secret for secret in webhook_signature or () if secret),
+        replay_token=replay_token,
+        cors_origin=cors_origin,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
     )
-    relay = Server(config)
+    relay = checked(Server, config=config)
     failure: BaseException | None = None
     try:
         await _serve_until_signals(relay)

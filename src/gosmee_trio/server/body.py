@@ -18,19 +18,23 @@ BODY_TIMEOUT = 60.0
 class Rejection(Exception):
     """A request answered with an error status and a one-line plain-text message."""
 
-    def __init__(self, status: int, message: str, *, close: bool = False) -> None:
+    def __init__(
+        self, status: int, message: str, *, close: bool = False, size: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.close = close
+        # Body bytes seen (or declared) when the request was refused, for the log.
+        self.size = size
 
 
 class ClientGone(Exception):
     """The client disconnected before its request body arrived."""
 
 
-def too_large(*, close: bool) -> Rejection:
-    return Rejection(413, "request body too large", close=close)
+def too_large(*, close: bool, size: int | None) -> Rejection:
+    return Rejection(413, "request body too large", close=close, size=size)
 
 
 def declared_length(raw_headers: Iterable[tuple[bytes, bytes]]) -> int | None:
@@ -53,7 +57,7 @@ async def read_body(
     """
     declared = declared_length(raw_headers)
     if declared is not None and declared > cap + DRAIN_LIMIT:
-        raise too_large(close=True)
+        raise too_large(close=True, size=declared)
 
     chunks: list[bytes] = []
     size = 0
@@ -69,11 +73,11 @@ async def read_body(
             if size <= cap:
                 chunks.append(chunk)
             elif size > cap + DRAIN_LIMIT:
-                raise too_large(close=True)
+                raise too_large(close=True, size=size)
             else:
                 chunks.clear()
     if more:
         raise Rejection(408, "request body not received in time", close=True)
     if size > cap:
-        raise too_large(close=False)
+        raise too_large(close=False, size=size)
     return chunks

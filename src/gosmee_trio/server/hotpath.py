@@ -8,9 +8,7 @@ work itself. Every other route stays in the Quart app this wraps.
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 from typing import cast
 
 import trio
@@ -20,11 +18,12 @@ from gosmee_trio import __version__
 from gosmee_trio.config import is_valid_channel
 from gosmee_trio.errors import StreamIdError
 from gosmee_trio.events import StreamId, parse_stream_id
-from gosmee_trio.server.body import ClientGone, Rejection, read_body
+from gosmee_trio.server.body import Rejection
+from gosmee_trio.server.intake import Intake
+from gosmee_trio.server.responses import send_text
 from gosmee_trio.server.state import ServerState
 from gosmee_trio.server.subscriber import Subscriber
 from gosmee_trio.sse import KEEPALIVE_FRAME, encode_event
-from gosmee_trio.wire import build_event
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +50,7 @@ class HotPath:
     def __init__(self, app: object, state: ServerState) -> None:
         self._app = app
         self._state = state
+        self._intake = Intake(state)
 
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
@@ -58,9 +58,8 @@ class HotPath:
         if scope["type"] == "http":
             method, path = scope["method"], scope["path"]
             if method == "POST":
-                # Every POST is a webhook; no other route takes one (upstream: 404).
-                channel = path[1:] if path.count("/") == 1 else ""
-                return await self._webhook(scope, receive, send, channel)
+                # Every POST is intake; no Quart route takes one (upstream: 404).
+                return await self._intake.handle(scope, receive, send)
             if method == "GET" and path.startswith("/events/"):
                 return await self._stream(scope, receive, send, path[8:])
             if method == "HEAD" and path.startswith("/events/"):
@@ -78,58 +77,6 @@ class HotPath:
                 )
                 return
         await self._app(scope, receive, send)  # type: ignore[operator]
-
-    async def _webhook(
-        self,
-        scope: HTTPScope,
-        receive: ASGIReceiveCallable,
-        send: ASGISendCallable,
-        channel: str,
-    ) -> None:
-        if not is_valid_channel(channel):
-            return await send_text(send, Rejection(404, "404 page not found"))
-        broker = self._state.broker
-        try:
-            chunks = await read_body(
-                receive, scope["headers"], self._state.config.max_body_size
-            )
-        except Rejection as rejection:
-            return await send_text(send, rejection)
-        except ClientGone:
-            return
-
-        event = build_event(
-            channel,
-            broker.next_stream_id(),
-            scope["headers"],
-            scope["query_string"],
-            chunks,
-            time.time_ns() // 1_000_000,
-        )
-        broker.publish(event)
-        log.info(
-            "webhook published",
-            extra={
-                "channel": channel,
-                "delivery_id": event.delivery_id,
-                "event_type": event.event_type,
-                "stream_id": event.stream_id_text,
-                "body_bytes": event.body_size,
-            },
-        )
-        reply = {
-            "channel": channel,
-            "message": "ok",
-            "status": 202,
-            "stream_id": event.stream_id_text,
-            "version": __version__,
-        }
-        await _send(
-            send,
-            202,
-            json.dumps(reply, separators=(",", ":")).encode() + b"\n",
-            [(b"content-type", b"application/json"), (b"x-gosmee-version", _VERSION)],
-        )
 
     async def _stream(
         self,
@@ -224,29 +171,3 @@ async def _send_body(send: ASGISendCallable, data: bytes) -> None:
         # slice costs one slice-sized copy instead of a payload-sized one.
         chunk = cast(bytes, view[start : start + SLICE_BYTES])
         await send({"type": "http.response.body", "body": chunk, "more_body": True})
-
-
-async def send_text(send: ASGISendCallable, rejection: Rejection) -> None:
-    """Answer with ``rejection`` as plain text, upstream's error style."""
-    headers = [
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"x-content-type-options", b"nosniff"),
-    ]
-    if rejection.close:
-        headers.append((b"connection", b"close"))
-    await _send(send, rejection.status, rejection.message.encode() + b"\n", headers)
-
-
-async def _send(
-    send: ASGISendCallable, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
-) -> None:
-    headers.append((b"content-length", str(len(body)).encode()))
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": headers,
-            "trailers": False,
-        }
-    )
-    await send({"type": "http.response.body", "body": body, "more_body": False})

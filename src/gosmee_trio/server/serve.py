@@ -91,5 +91,8 @@ class Server:
         config.backlog = LISTEN_BACKLOG
         config.graceful_timeout = GRACEFUL_TIMEOUT
         config.accesslog = None
+        if self.config.tls:
+            config.certfile = str(self.config.tls_cert)
+            config.keyfile = str(self.config.tls_key)
         config.errorlog = logging.getLogger("hypercorn.error")
         return config

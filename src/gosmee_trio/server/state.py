@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gosmee_trio.config import ServerConfig
+from gosmee_trio.server.allowlist import AllowList
 from gosmee_trio.server.broker import Broker
 
 
@@ -15,7 +16,10 @@ class ServerState:
     config: ServerConfig
     broker: Broker
     public_url: str = field(default="")
+    allowlist: AllowList = field(init=False)
 
     def __post_init__(self) -> None:
+        """Raises ConfigError for an invalid --allowed-ips entry."""
         if not self.public_url:
             self.public_url = self.config.effective_public_url()
+        self.allowlist = AllowList.parse(self.config.allowed_ips)

@@ -1,0 +1,232 @@
+"""Every POST: webhook intake on ``/{channel}`` and replay on ``/replay/{channel}``.
+
+Checks run in this order, each rejection answered with one line of text and logged
+once at WARNING: IP allowlist (403) → channel (404) → replay token (401) → size cap
+while the body streams in (413) → signature (401). Only then is the event built and
+published. A rejected request touches nothing shared, so other channels and
+subscribers never notice it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import itertools
+import logging
+import secrets
+import socket
+import string
+import time
+from collections.abc import Sequence
+from hashlib import sha256
+
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope
+
+from gosmee_trio import __version__
+from gosmee_trio.config import is_valid_channel
+from gosmee_trio.events import RelayEvent
+from gosmee_trio.server.allowlist import client_ip
+from gosmee_trio.server.body import ClientGone, Rejection, read_body
+from gosmee_trio.server.responses import send_json, send_text
+from gosmee_trio.server.signatures import verify_signature
+from gosmee_trio.server.state import ServerState
+from gosmee_trio.wire import build_event
+
+log = logging.getLogger(__name__)
+
+_REQUEST_ID_ALPHABET = string.ascii_letters + string.digits
+# An incoming X-Request-Id longer than this is not an id a proxy made; ours is used.
+_MAX_REQUEST_ID = 128
+Headers = Sequence[tuple[bytes, bytes]]
+
+
+class Intake:
+    """Handles every POST request on the raw ASGI path."""
+
+    def __init__(self, state: ServerState) -> None:
+        self._state = state
+        self._host = socket.gethostname()
+        self._counter = itertools.count(1)
+        token = state.config.replay_token
+        self._token_digest = sha256(token.encode()).digest() if token else b""
+
+    async def handle(
+        self, scope: HTTPScope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        """Answer one POST; never raises for bad input."""
+        request_id = self._request_id(list(scope["headers"]))
+        path = scope["path"]
+        channel = ""
+        try:
+            ip = self._check_ip(scope)
+            if path.startswith("/replay/"):
+                channel = _channel_of(path[len("/replay/") :])
+                await self._replay(scope, receive, send, channel, request_id)
+            else:
+                channel = _channel_of(path[1:])
+                await self._webhook(scope, receive, send, channel, request_id, ip)
+        except Rejection as rejection:
+            self._log_rejection(rejection, scope, channel, request_id)
+            await send_text(send, rejection)
+        except ClientGone:
+            return
+
+    async def _webhook(
+        self,
+        scope: HTTPScope,
+        receive: ASGIReceiveCallable,
+        send: ASGISendCallable,
+        channel: str,
+        request_id: str,
+        ip: str,
+    ) -> None:
+        config = self._state.config
+        chunks = await read_body(receive, scope["headers"], config.max_body_size)
+        if config.webhook_secrets:
+            headers = _lower_headers(list(scope["headers"]))
+            if not verify_signature(headers, chunks, config.webhook_secrets):
+                size = sum(len(chunk) for chunk in chunks)
+                raise Rejection(401, "invalid signature", size=size)
+        raw_headers = list(scope["headers"])
+        event = self._publish(channel, raw_headers, scope["query_string"], chunks)
+        log.info(
+            "webhook published",
+            extra={
+                "channel": channel,
+                "delivery_id": event.delivery_id,
+                "event_type": event.event_type,
+                "stream_id": event.stream_id_text,
+                "body_bytes": event.body_size,
+                "request_id": request_id,
+                "client_ip": ip,
+            },
+        )
+        reply = {
+            "channel": channel,
+            "message": "ok",
+            "status": 202,
+            "stream_id": event.stream_id_text,
+            "version": __version__,
+        }
+        await send_json(send, 202, reply)
+
+    async def _replay(
+        self,
+        scope: HTTPScope,
+        receive: ASGIReceiveCallable,
+        send: ASGISendCallable,
+        channel: str,
+        request_id: str,
+    ) -> None:
+        self._check_token(list(scope["headers"]))
+        config = self._state.config
+        chunks = await read_body(receive, scope["headers"], config.max_body_size)
+        # The replayed message is the browser's request minus its credentials; the
+        # body is the event's JSON, whatever the browser called it.
+        headers = [
+            (name, value)
+            for name, value in scope["headers"]
+            if name.lower() not in (b"authorization", b"content-type")
+        ]
+        headers.append((b"content-type", b"application/json"))
+        event = self._publish(channel, headers, scope["query_string"], chunks)
+        log.info(
+            "replay published",
+            extra={
+                "channel": channel,
+                "stream_id": event.stream_id_text,
+                "body_bytes": event.body_size,
+                "request_id": request_id,
+            },
+        )
+        reply = {
+            "channel": channel,
+            "message": "replayed",
+            "status": 202,
+            "stream_id": event.stream_id_text,
+        }
+        await send_json(send, 202, reply, version=False)
+
+    def _publish(
+        self, channel: str, headers: Headers, query: bytes, chunks: list[bytes]
+    ) -> RelayEvent:
+        broker = self._state.broker
+        timestamp_ms = time.time_ns() // 1_000_000
+        event = build_event(
+            channel, broker.next_stream_id(), headers, query, chunks, timestamp_ms
+        )
+        broker.publish(event)
+        return event
+
+    def _check_ip(self, scope: HTTPScope) -> str:
+        config = self._state.config
+        ip = client_ip(
+            _peer(scope), list(scope["headers"]), trust_proxy=config.trust_proxy
+        )
+        allow = self._state.allowlist
+        if allow.enabled:
+            if ip is None:
+                raise Rejection(400, "Failed to determine client IP")
+            if not allow.allows(ip):
+                raise Rejection(403, f"IP address {ip} not allowed")
+        return str(ip) if ip is not None else (_peer(scope) or "")
+
+    def _check_token(self, raw_headers: Headers) -> None:
+        if not self._token_digest:
+            return
+        presented = b""
+        for name, value in raw_headers:
+            if name.lower() == b"authorization" and value.startswith(b"Bearer "):
+                presented = value[len(b"Bearer ") :]
+        # Digests have one length whatever was sent, so the comparison leaks nothing.
+        if not hmac.compare_digest(sha256(presented).digest(), self._token_digest):
+            raise Rejection(401, "Unauthorized")
+
+    def _request_id(self, raw_headers: Headers) -> str:
+        for name, value in raw_headers:
+            if name.lower() == b"x-request-id" and 0 < len(value) <= _MAX_REQUEST_ID:
+                text = value.decode("latin-1")
+                if text.isprintable():
+                    return text
+        suffix = "".join(secrets.choice(_REQUEST_ID_ALPHABET) for _ in range(10))
+        return f"{self._host}/{suffix}-{next(self._counter):06d}"
+
+    def _log_rejection(
+        self, rejection: Rejection, scope: HTTPScope, channel: str, request_id: str
+    ) -> None:
+        if rejection.status not in (400, 401, 403, 408, 413):
+            return
+        peer = _peer(scope)
+        trust = self._state.config.trust_proxy
+        ip = client_ip(peer, list(scope["headers"]), trust_proxy=trust)
+        log.warning(
+            "request rejected: %s",
+            rejection.message,
+            extra={
+                "http_status": rejection.status,
+                "client_ip": str(ip) if ip is not None else (peer or ""),
+                "channel": channel,
+                "request_id": request_id,
+                "body_bytes": rejection.size,
+                "path": scope["path"][:200],
+            },
+        )
+
+
+def _peer(scope: HTTPScope) -> str | None:
+    client = scope.get("client")
+    return client[0] if client else None
+
+
+def _channel_of(text: str) -> str:
+    if "/" in text or not is_valid_channel(text):
+        raise Rejection(404, "404 page not found")
+    return text
+
+
+def _lower_headers(raw_headers: Headers) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in raw_headers:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
