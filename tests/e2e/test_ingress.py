@@ -238,3 +238,16 @@ async def test_tls_serves_https_end_to_end(
             await tls_http.post(f"{url}/{CHANNEL}", content=b"over tls")
         ).status_code == 202
     assert message_of(got[0][2])["bodyB"] == "b3ZlciB0bHM="
+
+
+async def test_large_signed_body_is_checked_off_the_event_loop(
+    http: httpx.AsyncClient, signed_url: str
+) -> None:
+    body = b"x" * (3 * 1024 * 1024)
+    good = await http.post(
+        f"{signed_url}/{CHANNEL}", content=body, headers=_github(body, NEW_SECRET)
+    )
+    bad = await http.post(
+        f"{signed_url}/{CHANNEL}", content=body, headers=_github(b"y", SECRET)
+    )
+    assert (good.status_code, bad.status_code) == (202, 401)
