@@ -41,6 +41,10 @@ def _check_url(name: str, url: str) -> None:
         raise ConfigError(f"{name} must be an http:// or https:// URL, got {url!r}")
 
 
+def _is_smee_io(url: str) -> bool:
+    return urlsplit(url).hostname == "smee.io"
+
+
 def is_valid_channel(channel: str) -> bool:
     return CHANNEL_PATTERN.fullmatch(channel) is not None
 
@@ -61,6 +65,7 @@ class ServerConfig:
     replay_token: str = ""
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    encrypted_channels_file: Path | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -118,6 +123,7 @@ class ClientConfig:
     health_port: int = 0
     resume_state_file: Path | None = None
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
+    encryption_key_file: Path | None = None
 
     def __post_init__(self) -> None:
         for name, url in (("SMEE_URL", self.smee_url), ("TARGET_URL", self.target_url)):
@@ -142,6 +148,11 @@ class ClientConfig:
             )
         if self.target_retries < 0:
             object.__setattr__(self, "target_retries", 0)
+        if self.encryption_key_file is not None and _is_smee_io(self.smee_url):
+            raise ConfigError(
+                "client key files are only supported with gosmee server URLs, "
+                "not https://smee.io"
+            )
         if not self.target_url and not self.exec_command:
             raise ConfigError(
                 "need a TARGET_URL to forward events to (e.g. http://localhost:8080) "

@@ -6,6 +6,7 @@
     ├── StreamError      SSE protocol trouble: bad status, wrong content type
     │   └── StreamIdError    a stream id that is not ``<ms>-<seq>``
     ├── MessageError     a relayed message the client cannot parse
+    ├── EnvelopeError    an encrypted envelope that is malformed or will not open
     ├── HookError        the --exec command failed, timed out or could not start
     └── DeliveryError    forwarding an event to the target failed
 
@@ -38,6 +39,10 @@ class StreamIdError(StreamError, ValueError):
 
 class MessageError(RelayError):
     """A relayed message could not be parsed into a delivery."""
+
+
+class EnvelopeError(RelayError):
+    """An encrypted envelope is malformed, of another version, or will not open."""
 
 
 class DeliveryError(RelayError):

@@ -98,6 +98,10 @@ async def client(
         Path | None,
         Parameter(name="--resume-state-file", env_var="GOSMEE_RESUME_STATE_FILE"),
     ] = None,
+    encryption_key_file: Annotated[
+        Path | None,
+        Parameter(name="--encryption-key-file", env_var="GOSMEE_ENCRYPTION_KEY_FILE"),
+    ] = None,
     keepalive_interval: Annotated[
         float,
         Parameter(name="--keepalive-interval", env_var="GOSMEE_KEEPALIVE_INTERVAL"),
@@ -138,6 +142,8 @@ async def client(
             buffer, so lines of any length are read and this has no effect.
         resume_state_file: Keep the last processed stream id here and resume from it
             after a restart.
+        encryption_key_file: Keypair from `gosmee-trio keygen`, for a protected
+            channel: presented to the server, and used to open each event.
         keepalive_interval: The server's keepalive interval in seconds; a stream
             silent for 2.5 times this long is treated as dead and reconnected.
         shutdown_grace: Seconds the event in flight gets to finish on SIGINT/SIGTERM.
@@ -173,6 +179,7 @@ async def client(
         health_port=health_port,
         resume_state_file=resume_state_file,
         shutdown_grace=shutdown_grace,
+        encryption_key_file=encryption_key_file,
     )
     relay = Client(config)
     problem: BaseException | None = None

@@ -73,6 +73,12 @@ async def server(
     tls_key: Annotated[
         Path | None, Parameter(name="--tls-key", env_var="GOSMEE_TLS_KEY")
     ] = None,
+    encrypted_channels_file: Annotated[
+        Path | None,
+        Parameter(
+            name="--encrypted-channels-file", env_var="GOSMEE_ENCRYPTED_CHANNELS_FILE"
+        ),
+    ] = None,
     log_level: LogLevelOption = "info",
     output: OutputOption = "pretty",
     nocolor: NoColorOption = False,
@@ -97,6 +103,8 @@ async def server(
         cors_origin: Access-Control-Allow-Origin on event streams; empty: none.
         tls_cert: Certificate (PEM) to serve HTTPS directly; needs --tls-key.
         tls_key: Private key (PEM) for --tls-cert.
+        encrypted_channels_file: JSON file of protected channels and the public
+            keys allowed to read each; their events are sealed per subscriber.
         log_level: debug, info, warn or error.
         output: Log format: pretty or json.
         nocolor: No colour in log output (also when NO_COLOR is set).
@@ -116,6 +124,7 @@ async def server(
         cors_origin=cors_origin,
         tls_cert=tls_cert,
         tls_key=tls_key,
+        encrypted_channels_file=encrypted_channels_file,
     )
     relay = checked(Server, config=config)
     failure: BaseException | None = None

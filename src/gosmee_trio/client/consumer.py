@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import trio
 from httpx_sse import ServerSentEvent, SSEError, aconnect_sse
+from nacl.public import PrivateKey
 
 from gosmee_trio import __version__
 from gosmee_trio.client.forwarder import redact_url
@@ -22,7 +23,8 @@ from gosmee_trio.client.message import (
     is_empty_event,
     parse_message,
 )
-from gosmee_trio.errors import MessageError, StreamError
+from gosmee_trio.envelope import is_envelope, open_envelope, public_key_text
+from gosmee_trio.errors import EnvelopeError, MessageError, StreamError
 from gosmee_trio.events import is_stream_id
 from gosmee_trio.retry import Backoff
 
@@ -54,6 +56,8 @@ class Consumer:
             at all (not even a keepalive) for that long means the stream is dead.
         events: where parsed events go, in stream order.
         last_id: stream id to resume after on the first connection.
+        private_key: opens the envelopes of a protected channel; its public key is
+            presented to the server.
     """
 
     def __init__(
@@ -63,9 +67,17 @@ class Consumer:
         events: trio.MemorySendChannel[IncomingEvent | Unparsable],
         *,
         last_id: str = "",
+        private_key: PrivateKey | None = None,
     ) -> None:
         self.smee_url = smee_url
         self.url = sse_url(smee_url)
+        self._private_key = private_key
+        if private_key is not None:
+            # The server streams a protected channel only to listed public keys.
+            pubkey = public_key_text(private_key.public_key)
+            parts = urlsplit(self.url)
+            query = f"{parts.query}&" if parts.query else ""
+            self.url = urlunsplit(parts._replace(query=f"{query}pubkey={pubkey}"))
         # What logs show: credentials and tokens in the URL stay out of them.
         self.shown_url = redact_url(self.url)
         self._client = client
@@ -160,8 +172,8 @@ class Consumer:
             return
         item: IncomingEvent | Unparsable
         try:
-            item = parse_message(sse.data, sse.id)
-        except MessageError as exc:
+            item = parse_message(self._plaintext(sse.data), sse.id)
+        except (MessageError, EnvelopeError) as exc:
             log.error(
                 "cannot parse event; it goes to the dead-letter folder: %s",
                 exc,
@@ -173,6 +185,14 @@ class Consumer:
         self.last_event_time = time.time()
         await self._events.send(item)
         self._advance(sse.id)
+
+    def _plaintext(self, data: str) -> str:
+        if self._private_key is None or not is_envelope(data):
+            return data
+        try:
+            return open_envelope(data, self._private_key).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise EnvelopeError(f"envelope holds no UTF-8 message: {exc}") from exc
 
     def _advance(self, stream_id: str) -> None:
         if is_stream_id(stream_id):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import trio
+from nacl.public import PrivateKey
 
 from gosmee_trio import __version__
 from gosmee_trio.client.checkpoint import Checkpoint
@@ -26,6 +27,7 @@ from gosmee_trio.client.naming import safe_event_type
 from gosmee_trio.client.savedir import SavedEvent, dead_letter_dir, save_event
 from gosmee_trio.config import ClientConfig
 from gosmee_trio.errors import ConfigError, HookError
+from gosmee_trio.keyfile import load_key_file
 from gosmee_trio.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ class Client:
         self.consumer: Consumer | None = None
         self._reading = trio.CancelScope()
         self._stopping = False
+        self._private_key: PrivateKey | None = None
         self._nursery: trio.Nursery | None = None
         self._hook = (
             HookConfig(
@@ -84,6 +87,10 @@ class Client:
         read raises ``ConfigError`` before anything starts.
         """
         resume_from = self.config.last_event_id or self.checkpoint.load()
+        key_file = self.config.encryption_key_file
+        self._private_key = load_key_file(key_file).private if key_file else None
+        if key_file is not None:
+            log.info("protected channel: events are decrypted with this client's key")
         try:
             async with self._http_clients() as (stream_http, target_http):
                 await self._run_pipeline(
@@ -106,7 +113,11 @@ class Client:
         events_send, events_receive = trio.open_memory_channel[Item](PIPELINE_BUFFER)
         done_send, done_receive = trio.open_memory_channel[tuple[Item, bool]](0)
         self.consumer = Consumer(
-            config.smee_url, stream_http, events_send, last_id=resume_from
+            config.smee_url,
+            stream_http,
+            events_send,
+            last_id=resume_from,
+            private_key=self._private_key,
         )
         forwarder = Forwarder(config.target_url, target_http, config.target_retries)
         log.info(

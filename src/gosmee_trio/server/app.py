@@ -51,15 +51,21 @@ def _add_probe_routes(app: QuartTrio, state: ServerState) -> None:
     async def favicon() -> Response:
         return Response(FAVICON_SVG, 200, {"Content-Type": "image/svg+xml"})
 
+    def fresh_channel() -> str:
+        # Random names never hand out a protected channel, however unlikely.
+        while state.protected.is_protected(channel := _new_channel()):
+            pass
+        return channel
+
     @app.get("/")
     async def root() -> Response:
-        url = f"{state.public_url}/{_new_channel()}"
+        url = f"{state.public_url}/{fresh_channel()}"
         return Response("", 302, {"Location": url})
 
     @app.get("/new")
     async def new_channel() -> Response:
         return Response(
-            f"{state.public_url}/{_new_channel()}\n",
+            f"{state.public_url}/{fresh_channel()}\n",
             200,
             {"Content-Type": "text/plain"},
         )
@@ -69,6 +75,8 @@ def _add_channel_routes(app: QuartTrio, state: ServerState) -> None:
     @app.get("/<channel>")
     async def channel_page(channel: str) -> Response:
         _require_channel(channel)
+        if state.protected.is_protected(channel):
+            abort(404)
         page = render_channel_page(state.public_url, channel, __version__)
         return Response(page, 200, {"Content-Type": "text/html; charset=utf-8"})
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 from typing import cast
+from urllib.parse import parse_qs
 
 import trio
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, Scope
+from nacl.public import PublicKey
 
 from gosmee_trio import __version__
 from gosmee_trio.config import is_valid_channel
@@ -21,6 +23,7 @@ from gosmee_trio.events import StreamId, parse_stream_id
 from gosmee_trio.server.body import Rejection
 from gosmee_trio.server.intake import Intake
 from gosmee_trio.server.responses import send_text
+from gosmee_trio.server.sealing import seal_frames
 from gosmee_trio.server.state import ServerState
 from gosmee_trio.server.subscriber import Subscriber
 from gosmee_trio.sse import KEEPALIVE_FRAME, encode_event
@@ -51,6 +54,7 @@ class HotPath:
         self._app = app
         self._state = state
         self._intake = Intake(state)
+        self._sealing = trio.CapacityLimiter(1)
 
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
@@ -92,6 +96,13 @@ class HotPath:
             cursor = _resume_cursor(scope) or broker.tail(channel)
         except StreamIdError:
             return await send_text(send, Rejection(400, "invalid Last-Event-ID"))
+        recipient: PublicKey | None = None
+        protected = self._state.protected
+        if protected.is_protected(channel):
+            recipient = protected.authorise(channel, _query_value(scope, "pubkey"))
+            if recipient is None:
+                # Exactly what an unknown page gets: nothing tells the channel exists.
+                return await send_text(send, Rejection(404, "404 page not found"))
         if broker.closed:
             return await send_text(send, Rejection(503, "server is shutting down"))
 
@@ -107,13 +118,18 @@ class HotPath:
             log.debug("SSE subscriber connected", extra={"channel": channel})
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_cancel_on_disconnect, receive, nursery.cancel_scope)
-                await self._pump(subscriber, send)
+                await self._pump(subscriber, send, recipient)
                 nursery.cancel_scope.cancel()
         log.debug("SSE subscriber disconnected", extra={"channel": channel})
         # Ends the response after a shutdown; after a disconnect hypercorn ignores it.
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    async def _pump(self, subscriber: Subscriber, send: ASGISendCallable) -> None:
+    async def _pump(
+        self,
+        subscriber: Subscriber,
+        send: ASGISendCallable,
+        recipient: PublicKey | None,
+    ) -> None:
         keepalive = self._state.config.keepalive_interval
         await _send_body(send, OPENING_FRAMES)
         while True:
@@ -123,6 +139,8 @@ class HotPath:
                     frames = await subscriber.receive_batch(BATCH_BYTES)
                 except trio.EndOfChannel:
                     return
+            if recipient is not None and frames:
+                frames = await seal_frames(frames, recipient, self._sealing)
             if not frames:
                 await _send_body(send, KEEPALIVE_FRAME)
             elif len(frames) == 1:
@@ -148,6 +166,12 @@ async def _cancel_on_disconnect(
     while (await receive())["type"] != "http.disconnect":
         pass
     scope.cancel()
+
+
+def _query_value(scope: HTTPScope, name: str) -> str | None:
+    query = scope.get("query_string", b"").decode("latin-1")
+    values = parse_qs(query, keep_blank_values=True).get(name)
+    return values[0] if values else None
 
 
 def _resume_cursor(scope: HTTPScope) -> StreamId | None:

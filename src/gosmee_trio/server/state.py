@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from gosmee_trio.config import ServerConfig
 from gosmee_trio.server.allowlist import AllowList
 from gosmee_trio.server.broker import Broker
+from gosmee_trio.server.protected import ProtectedChannels
 
 
 @dataclass
@@ -17,9 +18,11 @@ class ServerState:
     broker: Broker
     public_url: str = field(default="")
     allowlist: AllowList = field(init=False)
+    protected: ProtectedChannels = field(init=False)
 
     def __post_init__(self) -> None:
-        """Raises ConfigError for an invalid --allowed-ips entry."""
+        """Raises ConfigError for an invalid --allowed-ips entry or channels file."""
         if not self.public_url:
             self.public_url = self.config.effective_public_url()
         self.allowlist = AllowList.parse(self.config.allowed_ips)
+        self.protected = ProtectedChannels.load(self.config.encrypted_channels_file)
