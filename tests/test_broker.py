@@ -26,7 +26,11 @@ def _ids(frames: list[bytes]) -> list[str]:
 
 async def _drain(subscriber: Subscriber, count: int) -> list[bytes]:
     with trio.fail_after(5):
-        return [await subscriber.receive() for _ in range(count)]
+        return [_frame_of(await subscriber.receive()) for _ in range(count)]
+
+
+def _frame_of(item: RelayEvent | bytes) -> bytes:
+    return item if isinstance(item, bytes) else item.frame
 
 
 async def test_subscriber_receives_only_events_after_its_cursor_in_order() -> None:
@@ -67,7 +71,7 @@ async def test_lagging_subscriber_catches_up_from_history_without_loss_or_duplic
         frames = await _drain(subscriber, 10)
         assert not subscriber.lagging
         broker.publish(last := _event(broker))
-        frames.append(await subscriber.receive())
+        frames.append(_frame_of(await subscriber.receive()))
     assert frames == [e.frame for e in events] + [last.frame]
     stats = broker.statistics()
     assert stats.lag_events == 1

@@ -124,6 +124,7 @@ class ClientConfig:
     resume_state_file: Path | None = None
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
     encryption_key_file: Path | None = None
+    smee_stream: bool = False
 
     def __post_init__(self) -> None:
         for name, url in (("SMEE_URL", self.smee_url), ("TARGET_URL", self.target_url)):

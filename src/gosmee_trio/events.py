@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 from gosmee_trio.errors import StreamIdError
 
@@ -75,7 +76,7 @@ def _wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RelayEvent:
     """One webhook as relayed: metadata plus its SSE frame, encoded once.
 
@@ -94,6 +95,13 @@ class RelayEvent:
     @property
     def stream_id_text(self) -> str:
         return format_stream_id(self.stream_id)
+
+    @cached_property
+    def smee_frame(self) -> bytes:
+        """The smee.io-wire frame, built on first use and then shared."""
+        from gosmee_trio.smee import smee_frame
+
+        return smee_frame(self.frame, self.stream_id_text)
 
 
 def first_header(headers: dict[str, str], names: tuple[str, ...]) -> str:

@@ -98,6 +98,7 @@ async def client(
         Path | None,
         Parameter(name="--resume-state-file", env_var="GOSMEE_RESUME_STATE_FILE"),
     ] = None,
+    smee_stream: Annotated[bool, Parameter(name="--smee-stream", negative=())] = False,
     encryption_key_file: Annotated[
         Path | None,
         Parameter(name="--encryption-key-file", env_var="GOSMEE_ENCRYPTION_KEY_FILE"),
@@ -142,6 +143,9 @@ async def client(
             buffer, so lines of any length are read and this has no effect.
         resume_state_file: Keep the last processed stream id here and resume from it
             after a restart.
+        smee_stream: SMEE_URL is a smee.io-style stream (a self-hosted smee.io,
+            or a gosmee-trio server's smee wire): read the URL itself rather than
+            <base>/events/<channel>. Implied for https://smee.io URLs.
         encryption_key_file: Keypair from `gosmee-trio keygen`, for a protected
             channel: presented to the server, and used to open each event.
         keepalive_interval: The server's keepalive interval in seconds; a stream
@@ -180,6 +184,7 @@ async def client(
         resume_state_file=resume_state_file,
         shutdown_grace=shutdown_grace,
         encryption_key_file=encryption_key_file,
+        smee_stream=smee_stream,
     )
     relay = Client(config)
     problem: BaseException | None = None

@@ -35,13 +35,14 @@ log = logging.getLogger(__name__)
 HEALTHY_AFTER = 10.0
 
 
-def sse_url(smee_url: str) -> str:
+def sse_url(smee_url: str, *, smee_stream: bool = False) -> str:
     """The stream URL for a channel URL: ``<base>/events/<channel>``.
 
-    smee.io channel URLs are their own stream URL.
+    smee.io channel URLs (and any URL when ``smee_stream`` is set) are their own
+    stream URL.
     """
     parts = urlsplit(smee_url)
-    if parts.hostname == "smee.io":
+    if parts.hostname == "smee.io" or smee_stream:
         return smee_url
     base, _, channel = parts.path.rstrip("/").rpartition("/")
     return urlunsplit(parts._replace(path=f"{base}/events/{channel}"))
@@ -58,6 +59,7 @@ class Consumer:
         last_id: stream id to resume after on the first connection.
         private_key: opens the envelopes of a protected channel; its public key is
             presented to the server.
+        smee_stream: read ``smee_url`` itself as a smee.io-style stream.
     """
 
     def __init__(
@@ -68,9 +70,10 @@ class Consumer:
         *,
         last_id: str = "",
         private_key: PrivateKey | None = None,
+        smee_stream: bool = False,
     ) -> None:
         self.smee_url = smee_url
-        self.url = sse_url(smee_url)
+        self.url = sse_url(smee_url, smee_stream=smee_stream)
         self._private_key = private_key
         if private_key is not None:
             # The server streams a protected channel only to listed public keys.

@@ -118,6 +118,7 @@ class Client:
             events_send,
             last_id=resume_from,
             private_key=self._private_key,
+            smee_stream=config.smee_stream,
         )
         forwarder = Forwarder(config.target_url, target_http, config.target_retries)
         log.info(

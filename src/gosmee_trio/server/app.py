@@ -10,7 +10,7 @@ import json
 import secrets
 import string
 
-from quart import Response, abort
+from quart import Response, abort, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
@@ -64,10 +64,13 @@ def _add_probe_routes(app: QuartTrio, state: ServerState) -> None:
 
     @app.get("/new")
     async def new_channel() -> Response:
+        url = f"{state.public_url}/{fresh_channel()}"
+        # smee-client asks with HEAD and reads Location; a browser is sent on to the
+        # channel page; curl and gosmee clients get the URL as text, as upstream.
+        if request.method == "HEAD" or "text/html" in request.headers.get("Accept", ""):
+            return Response("", 307, {"Location": url})
         return Response(
-            f"{state.public_url}/{fresh_channel()}\n",
-            200,
-            {"Content-Type": "text/plain"},
+            f"{url}\n", 200, {"Content-Type": "text/plain", "Location": url}
         )
 
 

@@ -25,7 +25,8 @@ from gosmee_trio.server.intake import Intake
 from gosmee_trio.server.responses import send_text
 from gosmee_trio.server.sealing import seal_frames
 from gosmee_trio.server.state import ServerState
-from gosmee_trio.server.subscriber import Subscriber
+from gosmee_trio.server.subscriber import Item, Subscriber
+from gosmee_trio.smee import PING_FRAME, READY_FRAME
 from gosmee_trio.sse import KEEPALIVE_FRAME, encode_event
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,10 @@ class HotPath:
                 # Every POST is intake; no Quart route takes one (upstream: 404).
                 return await self._intake.handle(scope, receive, send)
             if method == "GET" and path.startswith("/events/"):
-                return await self._stream(scope, receive, send, path[8:])
+                return await self._stream(scope, receive, send, path[8:], smee=False)
+            if method == "GET" and path.count("/") == 1 and _wants_stream(scope):
+                # smee.io's wire: the channel URL itself, asked for as a stream.
+                return await self._stream(scope, receive, send, path[1:], smee=True)
             if method == "HEAD" and path.startswith("/events/"):
                 # The headers a stream would get, and no stream.
                 await send(
@@ -88,6 +92,8 @@ class HotPath:
         receive: ASGIReceiveCallable,
         send: ASGISendCallable,
         channel: str,
+        *,
+        smee: bool,
     ) -> None:
         if not is_valid_channel(channel):
             return await send_text(send, Rejection(404, "404 page not found"))
@@ -99,7 +105,9 @@ class HotPath:
         recipient: PublicKey | None = None
         protected = self._state.protected
         if protected.is_protected(channel):
-            recipient = protected.authorise(channel, _query_value(scope, "pubkey"))
+            # smee.io clients cannot open envelopes: no smee wire for such channels.
+            pubkey = None if smee else _query_value(scope, "pubkey")
+            recipient = protected.authorise(channel, pubkey)
             if recipient is None:
                 # Exactly what an unknown page gets: nothing tells the channel exists.
                 return await send_text(send, Rejection(404, "404 page not found"))
@@ -118,7 +126,7 @@ class HotPath:
             log.debug("SSE subscriber connected", extra={"channel": channel})
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_cancel_on_disconnect, receive, nursery.cancel_scope)
-                await self._pump(subscriber, send, recipient)
+                await self._pump(subscriber, send, recipient, smee)
                 nursery.cancel_scope.cancel()
         log.debug("SSE subscriber disconnected", extra={"channel": channel})
         # Ends the response after a shutdown; after a disconnect hypercorn ignores it.
@@ -129,20 +137,22 @@ class HotPath:
         subscriber: Subscriber,
         send: ASGISendCallable,
         recipient: PublicKey | None,
+        smee: bool,
     ) -> None:
         keepalive = self._state.config.keepalive_interval
-        await _send_body(send, OPENING_FRAMES)
+        await _send_body(send, READY_FRAME if smee else OPENING_FRAMES)
         while True:
-            frames: list[bytes] = []
+            items: list[Item] = []
             with trio.move_on_after(keepalive):
                 try:
-                    frames = await subscriber.receive_batch(BATCH_BYTES)
+                    items = await subscriber.receive_batch(BATCH_BYTES)
                 except trio.EndOfChannel:
                     return
+            frames = [_frame_of(item, smee) for item in items]
             if recipient is not None and frames:
                 frames = await seal_frames(frames, recipient, self._sealing)
             if not frames:
-                await _send_body(send, KEEPALIVE_FRAME)
+                await _send_body(send, PING_FRAME if smee else KEEPALIVE_FRAME)
             elif len(frames) == 1:
                 await _send_body(send, frames[0])
             else:
@@ -158,6 +168,20 @@ class HotPath:
         if origin:
             headers.append((b"access-control-allow-origin", origin.encode()))
         return headers
+
+
+def _frame_of(item: Item, smee: bool) -> bytes:
+    if isinstance(item, bytes):
+        return item
+    return item.smee_frame if smee else item.frame
+
+
+def _wants_stream(scope: HTTPScope) -> bool:
+    # smee.io compares Accept exactly; any Accept that names the type is kinder.
+    for name, value in scope["headers"]:
+        if name.lower() == b"accept" and b"text/event-stream" in value.lower():
+            return True
+    return False
 
 
 async def _cancel_on_disconnect(

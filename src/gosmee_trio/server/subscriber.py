@@ -14,6 +14,15 @@ if TYPE_CHECKING:
     from gosmee_trio.server.broker import Broker
 
 
+# What a subscriber hands its stream: an event, or a frame made for this stream
+# alone (a gap notice).
+Item = RelayEvent | bytes
+
+
+def _size(item: Item) -> int:
+    return len(item) if isinstance(item, bytes) else len(item.frame)
+
+
 class Subscriber:
     """One open stream's view of a channel: a bounded queue plus a cursor."""
 
@@ -30,7 +39,7 @@ class Subscriber:
         self._send, self._receive = trio.open_memory_channel[RelayEvent](
             broker.subscriber_buffer
         )
-        self._pending: deque[bytes] = deque()
+        self._pending: deque[Item] = deque()
         self.cursor = cursor
         # Start lagging so that the first read catches up from history: that is how
         # Last-Event-ID resume and "nothing published after subscribe is missed" work.
@@ -58,8 +67,8 @@ class Subscriber:
     def queue_depth(self) -> int:
         return self._receive.statistics().current_buffer_used
 
-    def receive_nowait(self) -> bytes:
-        """The next frame to send, if one is ready now.
+    def receive_nowait(self) -> Item:
+        """The next event (or ready-made frame, such as a gap) if one is ready now.
 
         Raises:
             trio.WouldBlock: when nothing is ready.
@@ -67,12 +76,12 @@ class Subscriber:
         """
         while True:
             if self._pending:
-                frame = self._pending.popleft()
+                item = self._pending.popleft()
                 if not self._pending and self.lagging:
                     # Refill now so that ``lagging`` is accurate between reads.
                     self._catch_up()
                 self._broker._delivered += 1
-                return frame
+                return item
             try:
                 event = self._receive.receive_nowait()
             except trio.WouldBlock:
@@ -80,11 +89,11 @@ class Subscriber:
                     raise
                 self._catch_up()
                 continue
-            if frame := self._take(event):
-                return frame
+            if self._take(event):
+                return event
 
-    async def receive(self) -> bytes:
-        """Wait for the next frame to send.
+    async def receive(self) -> Item:
+        """Wait for the next event or frame.
 
         Raises:
             trio.EndOfChannel: when the broker is closing.
@@ -94,33 +103,35 @@ class Subscriber:
                 return self.receive_nowait()
             except trio.WouldBlock:
                 pass
-            if frame := self._take(await self._receive.receive()):
-                return frame
+            event = await self._receive.receive()
+            if self._take(event):
+                return event
 
-    async def receive_batch(self, max_bytes: int) -> list[bytes]:
-        """Wait for one frame, then take every frame ready now, up to ``max_bytes``.
+    async def receive_batch(self, max_bytes: int) -> list[Item]:
+        """Wait for one item, then take every item ready now, up to ``max_bytes``
+        of gosmee frames.
 
         Raises:
             trio.EndOfChannel: when the broker is closing.
         """
-        frames = [await self.receive()]
-        size = len(frames[0])
+        items = [await self.receive()]
+        size = _size(items[0])
         while size < max_bytes:
             try:
-                frame = self.receive_nowait()
+                item = self.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel):
                 break
-            frames.append(frame)
-            size += len(frame)
-        return frames
+            items.append(item)
+            size += _size(item)
+        return items
 
-    def _take(self, event: RelayEvent) -> bytes:
+    def _take(self, event: RelayEvent) -> bool:
         # Events at or before the cursor were already sent from history.
         if event.stream_id <= self.cursor:
-            return b""
+            return False
         self.cursor = event.stream_id
         self._broker._delivered += 1
-        return event.frame
+        return True
 
     def _catch_up(self) -> None:
         channel = self._channel
@@ -134,5 +145,5 @@ class Subscriber:
             # and this flag: from here on the queue carries everything.
             self.lagging = False
             return
-        self._pending.extend(event.frame for event in missed)
+        self._pending.extend(missed)
         self.cursor = missed[-1].stream_id

@@ -1,0 +1,44 @@
+"""The smee.io wire, built from an event's gosmee frame; pure.
+
+smee.io clients (the npm smee-client, pysmee) read one JSON object per event: the
+lower-cased request headers, then ``body`` (the parsed body when it is JSON, else its
+text), ``query`` (a repeated name becomes a list) and ``timestamp`` (a number). The
+three reserved keys come last, so a request header of the same name never wins.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from gosmee_trio.sse import encode_event
+
+READY_FRAME = encode_event(b"{}", event="ready")
+PING_FRAME = encode_event(b"{}", event="ping")
+_DATA = b"\ndata: "
+
+
+def smee_frame(gosmee_frame: bytes, stream_id: str) -> bytes:
+    """The smee.io frame for the event whose gosmee frame is ``gosmee_frame``."""
+    start = gosmee_frame.index(_DATA) + len(_DATA)
+    message = json.loads(gosmee_frame[start:].rstrip(b"\n"))
+    body = base64.b64decode(message.pop("bodyB", ""))
+    timestamp = int(message.pop("timestamp", "0") or 0)
+    query = message.pop("query", {})
+    content_type = str(message.get("content-type", ""))
+    fields = {k: v for k, v in message.items() if k not in ("body", "query")}
+    fields["body"] = _body_value(body, content_type)
+    fields["query"] = {k: v[0] if len(v) == 1 else v for k, v in query.items()}
+    fields["timestamp"] = timestamp
+    data = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
+    return encode_event(data, event_id=stream_id)
+
+
+def _body_value(body: bytes, content_type: str) -> object:
+    text = body.decode("utf-8", errors="replace")
+    if "json" in content_type.lower():
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text
