@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The real npm smee-client that tests/e2e/test_smee_interop.py runs.
+INTEROP := tests/interop
 
 .PHONY: demo test lint bench clean
 
@@ -13,6 +15,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Without npm this does nothing: the interop tests then skip (and fail under CI=true).
+$(INTEROP)/node_modules: $(INTEROP)/package-lock.json
+	if command -v npm >/dev/null; then cd $(INTEROP) && npm ci --no-audit --no-fund; fi
+
 demo: $(STAMP)
 	$(BIN)/python demo/demo.py
 
@@ -21,11 +27,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench demo
 	$(BIN)/mypy
 
-test: lint
+test: lint $(INTEROP)/node_modules
 	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) $(INTEROP)/node_modules .pytest_cache .mypy_cache .ruff_cache .coverage

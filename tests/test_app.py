@@ -130,8 +130,9 @@ async def test_stream_headers_and_control_frames(
                 seen += chunk
                 if b": keepalive\n\n" in seen:
                     break
-    assert seen.startswith(
-        b'data: {"message":"connected"}\n\ndata: {"message":"ready"}\n\n'
+    assert re.match(
+        rb'data: {"message":"connected"}\n\nid: \d+-\d+\ndata: {"message":"ready"}\n\n',
+        seen,
     )
 
 

@@ -76,6 +76,12 @@ class ServerConfig:
                 f"got {self.max_body_size!r}"
             )
         _check_seconds("--keepalive-interval", self.keepalive_interval)
+        if "\r" in self.cors_origin or "\n" in self.cors_origin:
+            raise ConfigError(
+                f"--cors-origin must be one line, got {self.cors_origin!r}"
+            )
+        if self.public_url:
+            _check_url("--public-url", self.public_url)
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ConfigError("--tls-cert and --tls-key must be given together")
         for flag, path in (("--tls-cert", self.tls_cert), ("--tls-key", self.tls_key)):
@@ -163,11 +169,9 @@ class ClientConfig:
             raise ConfigError(
                 f"--health-port must be between 0 and 65535, got {self.health_port!r}"
             )
-        if self.exec_timeout is not None and self.exec_timeout <= 0:
-            raise ConfigError(
-                f"--exec-timeout must be positive seconds, got {self.exec_timeout!r}"
-            )
-        if self.shutdown_grace < 0:
+        if self.exec_timeout is not None:
+            _check_seconds("--exec-timeout", self.exec_timeout)
+        if not math.isfinite(self.shutdown_grace) or self.shutdown_grace < 0:
             raise ConfigError(
                 f"--shutdown-grace must be zero or more seconds, "
                 f"got {self.shutdown_grace!r}"

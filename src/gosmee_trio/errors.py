@@ -8,7 +8,8 @@
     ├── MessageError     a relayed message the client cannot parse
     ├── EnvelopeError    an encrypted envelope that is malformed or will not open
     ├── HookError        the --exec command failed, timed out or could not start
-    └── DeliveryError    forwarding an event to the target failed
+    ├── DeliveryError    forwarding an event to the target failed
+    └── GitHubError      the GitHub REST API refused or failed (``replay``)
 
 Library exceptions (httpx, PyNaCl) are mapped into this tree at one boundary per
 layer, with ``raise ... from exc``.
@@ -86,3 +87,20 @@ class HookError(RelayError):
     def __init__(self, message: str, *, returncode: int | None = None) -> None:
         super().__init__(message)
         self.returncode = returncode
+
+
+class GitHubError(RelayError):
+    """A GitHub REST API call failed (``gosmee-trio replay``).
+
+    Attributes:
+        status: HTTP status of GitHub's answer; None for a network failure.
+        retryable: whether the same call may succeed later (network trouble,
+            5xx); False for answers that will not change (401, 404, 422).
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retryable: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable

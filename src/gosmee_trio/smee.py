@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 
 from gosmee_trio.sse import encode_event
 
@@ -30,7 +31,9 @@ def smee_frame(gosmee_frame: bytes, stream_id: str) -> bytes:
     fields["body"] = _body_value(body, content_type)
     fields["query"] = {k: v[0] if len(v) == 1 else v for k, v in query.items()}
     fields["timestamp"] = timestamp
-    data = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
+    # Pure ASCII on purpose: pysmee's SSE library decodes a stream without a charset
+    # as ISO-8859-1, and \u escapes survive any decoding. Lone surrogates escape too.
+    data = json.dumps(fields, separators=(",", ":"), allow_nan=False).encode()
     return encode_event(data, event_id=stream_id)
 
 
@@ -38,7 +41,19 @@ def _body_value(body: bytes, content_type: str) -> object:
     text = body.decode("utf-8", errors="replace")
     if "json" in content_type.lower():
         try:
-            return json.loads(text)
-        except ValueError:
+            return json.loads(text, parse_constant=_not_json, parse_float=_finite)
+        except (ValueError, RecursionError):  # not JSON, or nested past our stack
             return text
     return text
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e400: valid JSON, but no JSON number out
+        raise ValueError(f"{text} does not fit a double")
+    return number
+
+
+def _not_json(name: str) -> object:
+    # Python's parser takes NaN and Infinity, which JSON (and smee clients) do not.
+    raise ValueError(f"{name} is not JSON")

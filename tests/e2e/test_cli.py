@@ -162,9 +162,9 @@ async def test_resume_state_survives_kill_9(
         client = await _start_client(
             nursery, server_url, target, "--resume-state-file", str(state)
         )
-        await _post(server_url, b"one")
+        one = await _post(server_url, b"one")
         assert (await target.next()).body == b"one"
-        while not state.exists():
+        while not (state.exists() and state.read_text() == f"{one}\n"):
             await trio.testing.wait_all_tasks_blocked(0.01)
         client.kill()
         await client.wait()

@@ -152,7 +152,7 @@ async def test_replay_needs_the_token_and_strips_it(
     for auth in (
         {},
         {"Authorization": "Bearer nope"},
-        {"Authorization": "bearer tok-123"},
+        {"Authorization": "Basic tok-123"},
     ):
         reply = await http.post(replay, content=b"{}", headers=auth)
         assert (reply.status_code, reply.text) == (401, "Unauthorized\n")
@@ -168,7 +168,7 @@ async def test_replay_needs_the_token_and_strips_it(
         reply = await http.post(
             replay,
             content=b'{"replayed":true}',
-            headers={"Authorization": "Bearer tok-123", "Content-Type": "text/plain"},
+            headers={"Authorization": "bearer tok-123", "Content-Type": "text/plain"},
         )
         assert reply.status_code == 202
         assert reply.json()["message"] == "replayed"

@@ -53,7 +53,7 @@ async def test_smee_stream_frames(http: httpx.AsyncClient, server_url: str) -> N
             )
             assert reply.status_code == 202
     (ready, ping_or_event, *rest) = results
-    assert ready == ("ready", "", "{}")
+    assert ready[0] == "ready" and ready[2] == "{}"
     events = [e for e in [ping_or_event, *rest] if e[0] == "message"]
     event, stream_id, data = events[0]
     assert stream_id == reply.json()["stream_id"]
@@ -71,7 +71,10 @@ async def test_smee_keepalive_is_a_named_ping(
 ) -> None:
     with trio.fail_after(10):
         frames = await _read(http, f"{server_url}/{CHANNEL}", 2)
-    assert frames == [("ready", "", "{}"), ("ping", "", "{}")]
+    assert [(event, data) for event, _, data in frames] == [
+        ("ready", "{}"),
+        ("ping", "{}"),
+    ]
 
 
 async def test_smee_path_resumes_from_last_event_id(

@@ -14,7 +14,7 @@ app = App(
 )
 
 # Registering the commands needs ``app``; import them after it exists.
-from gosmee_trio.cli import client, keygen, server  # noqa: E402, F401
+from gosmee_trio.cli import client, completion, keygen, replay, server  # noqa: E402, F401
 
 
 def main() -> None:

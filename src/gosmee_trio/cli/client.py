@@ -12,6 +12,7 @@ import httpx
 import trio
 from cyclopts import Parameter
 
+from gosmee_trio import systemd
 from gosmee_trio.cli import app
 from gosmee_trio.cli.common import (
     LogLevelOption,
@@ -26,6 +27,7 @@ from gosmee_trio.cli.common import (
     split_commas,
 )
 from gosmee_trio.client.daemon import Client
+from gosmee_trio.client.forwarder import redact_url
 from gosmee_trio.client.newurl import fetch_new_url, new_url_endpoint
 from gosmee_trio.config import (
     DEFAULT_KEEPALIVE,
@@ -137,8 +139,8 @@ async def client(
         target_retries: Extra attempts for transient target failures on events
             without a durable id (durable ones are retried until they succeed).
         insecure_skip_tls_verify: Do not verify the target's TLS certificate.
-        health_port: Serve GET /health on this port (0: off); 503 while the stream
-            is down.
+        health_port: Serve GET /health (503 while the stream is down) and GET
+            /metrics (Prometheus) on this port (0: off).
         sse_buffer_size: Accepted for gosmee compatibility; the reader has no fixed
             buffer, so lines of any length are read and this has no effect.
         resume_state_file: Keep the last processed stream id here and resume from it
@@ -192,6 +194,10 @@ async def client(
         await _run_until_signals(relay)
     except* ConfigError as group:
         problem = first_leaf(group)
+    except* OSError as group:
+        # Only the health listener binds a port; a busy one is a set-up error.
+        problem = first_leaf(group)
+        problem = OSError(f"cannot serve --health-port {health_port}: {problem}")
     if problem is not None:
         fail(str(problem))
 
@@ -221,6 +227,7 @@ def _resolve_urls(urls: tuple[str, ...], exec_command: str) -> tuple[str, str]:
 
 
 async def _run_until_signals(relay: Client) -> None:
+    stopping = trio.Event()
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
 
@@ -228,5 +235,23 @@ async def _run_until_signals(relay: Client) -> None:
                 await relay.run()
                 nursery.cancel_scope.cancel()
 
+            def stop_gracefully() -> None:
+                systemd.notify("STOPPING=1\nSTATUS=Finishing the event in flight")
+                stopping.set()
+                relay.stop()
+
             nursery.start_soon(run_then_stop)
-            await on_signals(signals, relay.stop, nursery.cancel_scope)
+            nursery.start_soon(_tell_systemd, relay, stopping)
+            await on_signals(signals, stop_gracefully, nursery.cancel_scope)
+
+
+async def _tell_systemd(relay: Client, stopping: trio.Event) -> None:
+    # READY=1 once the pipeline runs, not once the stream is ready: with the server
+    # unreachable at boot, waiting for the stream would fail the unit's start-up
+    # (TimeoutStartSec) although the consumer keeps reconnecting as designed. A down
+    # stream shows on --health-port and in the journal instead.
+    await relay.pipeline_started.wait()
+    target = relay.config.target_url
+    doing = f"forwarding to {redact_url(target)}" if target else "running --exec"
+    systemd.notify(f"READY=1\nSTATUS=Client started, {doing}")
+    await systemd.feed_watchdog(lambda: not stopping.is_set())

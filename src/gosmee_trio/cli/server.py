@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Annotated
 import trio
 from cyclopts import Parameter
 
+from gosmee_trio import systemd
 from gosmee_trio.cli import app
 from gosmee_trio.cli.common import (
     LogLevelOption,
@@ -117,9 +119,19 @@ async def server(
         public_url=public_url,
         max_body_size=max_body_size,
         keepalive_interval=keepalive_interval,
-        allowed_ips=split_commas(allowed_ips),
+        allowed_ips=_not_empty(
+            "--allowed-ips",
+            split_commas(allowed_ips),
+            allowed_ips,
+            "GOSMEE_ALLOWED_IPS",
+        ),
         trust_proxy=trust_proxy,
-        webhook_secrets=tuple(secret for secret in webhook_signature or () if secret),
+        webhook_secrets=_not_empty(
+            "--webhook-signature",
+            tuple(secret for secret in webhook_signature or () if secret.strip()),
+            webhook_signature,
+            "GOSMEE_WEBHOOK_SIGNATURE",
+        ),
         replay_token=replay_token,
         cors_origin=cors_origin,
         tls_cert=tls_cert,
@@ -136,6 +148,16 @@ async def server(
         fail(f"cannot listen on {address}:{port}: {failure}")
 
 
+def _not_empty(
+    flag: str, values: tuple[str, ...], given: list[str] | None, env: str
+) -> tuple[str, ...]:
+    # An empty value (an unset shell variable, say) must not silently turn a
+    # protection off.
+    if (given is not None or env in os.environ) and not values:
+        fail(f"{flag} was given but is empty; leave it out to turn it off")
+    return values
+
+
 async def _serve_until_signals(relay: Server) -> None:
     shutdown = trio.Event()
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -145,7 +167,18 @@ async def _serve_until_signals(relay: Server) -> None:
                 await relay.run(shutdown.wait, task_status=task_status)
                 nursery.cancel_scope.cancel()
 
+            def stop_gracefully() -> None:
+                systemd.notify("STOPPING=1\nSTATUS=Shutting down: ending open streams")
+                shutdown.set()
+
+            def healthy() -> bool:
+                # The watchdog's view, see systemd.feed_watchdog: up and not stopping.
+                return not (shutdown.is_set() or relay.broker.closed)
+
             await nursery.start(serve_then_stop)
-            sys.stdout.write(f"Serving for webhooks on {relay.state.public_url}\n")
+            banner = f"Serving for webhooks on {relay.state.public_url}"
+            sys.stdout.write(f"{banner}\n")
             sys.stdout.flush()
-            await on_signals(signals, shutdown.set, nursery.cancel_scope)
+            systemd.notify(f"READY=1\nSTATUS={banner}")
+            nursery.start_soon(systemd.feed_watchdog, healthy)
+            await on_signals(signals, stop_gracefully, nursery.cancel_scope)

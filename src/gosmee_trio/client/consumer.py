@@ -14,7 +14,7 @@ from httpx_sse import ServerSentEvent, SSEError, aconnect_sse
 from nacl.public import PrivateKey
 
 from gosmee_trio import __version__
-from gosmee_trio.client.forwarder import redact_url
+from gosmee_trio.client.forwarder import describe, redact_url
 from gosmee_trio.client.message import (
     GAP_EVENT,
     IncomingEvent,
@@ -60,6 +60,8 @@ class Consumer:
         private_key: opens the envelopes of a protected channel; its public key is
             presented to the server.
         smee_stream: read ``smee_url`` itself as a smee.io-style stream.
+        on_position: called with the stream id the server puts on its "ready"
+            frame: where this stream starts.
     """
 
     def __init__(
@@ -71,10 +73,12 @@ class Consumer:
         last_id: str = "",
         private_key: PrivateKey | None = None,
         smee_stream: bool = False,
+        on_position: Callable[[str], None] | None = None,
     ) -> None:
         self.smee_url = smee_url
         self.url = sse_url(smee_url, smee_stream=smee_stream)
         self._private_key = private_key
+        self._on_position = on_position
         if private_key is not None:
             # The server streams a protected channel only to listed public keys.
             pubkey = public_key_text(private_key.public_key)
@@ -121,9 +125,7 @@ class Consumer:
                 await self._consume_stream(on_ready)
                 reason = "server closed the stream"
             except (httpx.HTTPError, SSEError, StreamError) as exc:
-                reason = (
-                    f"{type(exc).__name__}: {exc or 'no bytes within the watchdog'}"
-                )
+                reason = f"{type(exc).__name__}: {describe(exc)}"
             if ready_at is not None and trio.current_time() - ready_at >= HEALTHY_AFTER:
                 backoff.reset()
             delay = backoff.next()
@@ -166,6 +168,8 @@ class Consumer:
                 log.info(
                     "stream ready, forwarding events", extra={"url": self.shown_url}
                 )
+                if self._on_position is not None and is_stream_id(sse.id):
+                    self._on_position(sse.id)
                 on_ready()
             return
         if sse.event == GAP_EVENT:

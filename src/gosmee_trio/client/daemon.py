@@ -10,6 +10,7 @@ neither handled nor recorded.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import httpx
@@ -19,10 +20,11 @@ from nacl.public import PrivateKey
 from gosmee_trio import __version__
 from gosmee_trio.client.checkpoint import Checkpoint
 from gosmee_trio.client.consumer import Consumer
-from gosmee_trio.client.forwarder import Forwarder
+from gosmee_trio.client.forwarder import Forwarder, redact_url
 from gosmee_trio.client.health import ClientCounters, HealthServer
 from gosmee_trio.client.hooks import HookConfig, run_hook, should_run
 from gosmee_trio.client.message import IncomingEvent, Unparsable
+from gosmee_trio.client.metrics import ClientMetrics
 from gosmee_trio.client.naming import safe_event_type
 from gosmee_trio.client.savedir import SavedEvent, dead_letter_dir, save_event
 from gosmee_trio.config import ClientConfig
@@ -36,6 +38,9 @@ log = logging.getLogger(__name__)
 # slow the consumer stops reading and the server keeps the backlog in its history,
 # which the client resumes from by stream id if it restarts.
 PIPELINE_BUFFER = 16
+# Events forwarded and waiting for a slow hook. Forwarding goes on meanwhile; past
+# this many the stream pauses (the server keeps the backlog in its history).
+HOOK_BACKLOG = 64
 # Connect timeout for the stream; reads use the keepalive watchdog instead.
 STREAM_CONNECT_TIMEOUT = 10.0
 
@@ -49,9 +54,13 @@ class Client:
         self.config = config
         self.checkpoint = Checkpoint(config.resume_state_file)
         self.counters = ClientCounters()
+        self.metrics = ClientMetrics(self._counters)
         self.consumer: Consumer | None = None
         self._reading = trio.CancelScope()
         self._stopping = False
+        # Set once the pipeline runs (checkpoint loaded, health port bound, workers
+        # started), before the stream is up: what systemd's READY=1 waits for.
+        self.pipeline_started = trio.Event()
         self._private_key: PrivateKey | None = None
         self._nursery: trio.Nursery | None = None
         self._hook = (
@@ -87,6 +96,8 @@ class Client:
         read raises ``ConfigError`` before anything starts.
         """
         resume_from = self.config.last_event_id or self.checkpoint.load()
+        if self.config.save_dir is not None:
+            _check_save_dir(self.config.save_dir)
         key_file = self.config.encryption_key_file
         self._private_key = load_key_file(key_file).private if key_file else None
         if key_file is not None:
@@ -111,25 +122,33 @@ class Client:
     ) -> None:
         config = self.config
         events_send, events_receive = trio.open_memory_channel[Item](PIPELINE_BUFFER)
-        done_send, done_receive = trio.open_memory_channel[tuple[Item, bool]](0)
+        done_send, done_receive = trio.open_memory_channel[tuple[Item, bool]](
+            HOOK_BACKLOG
+        )
         self.consumer = Consumer(
             config.smee_url,
             stream_http,
             events_send,
             last_id=resume_from,
             private_key=self._private_key,
+            on_position=self._on_position,
             smee_stream=config.smee_stream,
         )
         forwarder = Forwarder(config.target_url, target_http, config.target_retries)
         log.info(
             "starting gosmee-trio client %s",
             __version__,
-            extra={"url": config.smee_url, "target": forwarder.redacted_target},
+            extra={
+                "url": redact_url(config.smee_url),
+                "target": forwarder.redacted_target,
+            },
         )
         async with trio.open_nursery() as services:
             if config.health_port:
                 await services.start(
-                    HealthServer(config.health_port, self._counters).run
+                    HealthServer(
+                        config.health_port, self._counters, self.metrics.registry
+                    ).run
                 )
             async with trio.open_nursery() as workers:
                 self._nursery = workers
@@ -137,6 +156,7 @@ class Client:
                     self._forward_worker, forwarder, events_receive, done_send
                 )
                 workers.start_soon(self._exec_worker, done_receive)
+                self.pipeline_started.set()
                 await workers.start(self._read, self.consumer, events_send)
                 task_status.started()
             services.cancel_scope.cancel()
@@ -171,6 +191,7 @@ class Client:
                     # A bug or an input we did not foresee must cost one event (kept
                     # as a dead letter), never the whole client.
                     log.exception("unexpected error handling an event")
+                    self.metrics.count_outcome("dead_letter")
                     event = item if isinstance(item, IncomingEvent) else None
                     if event is not None:
                         await self._dead_letter(event, f"unexpected error: {exc!r}")
@@ -180,16 +201,19 @@ class Client:
     async def _forward(self, forwarder: Forwarder, item: Item) -> bool:
         """Save and forward one event; False when it was dead-lettered instead."""
         if isinstance(item, Unparsable):
+            self.metrics.count_outcome("dead_letter")
             await self._dead_letter(_unparsable_event(item), item.error)
             return False
         if self._ignored(item):
             log.info("skipping event as requested", extra=_fields(item))
+            self.metrics.count_outcome("ignored")
             return False
         if self.config.save_dir is not None:
             await self._save(item)
         if not self.config.forwarding:
             return True
         result = await forwarder.deliver(item)
+        self.metrics.count_delivery(result)
         if result.ok:
             self.counters.delivered += 1
             return True
@@ -213,46 +237,53 @@ class Client:
             return
         try:
             await run_hook(hook, event)
-        except HookError as exc:
+        except Exception as exc:  # HookError, or input we did not foresee
+            if not isinstance(exc, HookError):
+                log.exception("unexpected error running the exec hook")
             self.counters.hook_failures += 1
             log.error("exec hook failed: %s", exc, extra=_fields(event))
             await self._dead_letter(event, f"exec hook failed: {exc}")
 
     async def _save(self, event: IncomingEvent) -> None:
-        # A full disk is the operator's to fix; losing the event is not an option, so
-        # saving is retried with back-off until it works.
-        backoff = Backoff()
-        while True:
-            try:
-                await trio.to_thread.run_sync(
-                    self._save_sync, self.config.save_dir, event, None
-                )
-                return
-            except (OSError, ConfigError) as exc:
-                delay = backoff.next()
-                log.error(
-                    "cannot save event, retrying in %.0fs: %s",
-                    delay,
-                    exc,
-                    extra=_fields(event),
-                )
-                await trio.sleep(delay)
+        await self._write_retrying(self.config.save_dir, event, None)
 
     async def _dead_letter(self, event: IncomingEvent, reason: str) -> None:
         folder = dead_letter_dir(self.config.save_dir)
-        try:
-            saved = await trio.to_thread.run_sync(
-                self._save_sync, folder, event, reason
-            )
-        except (OSError, ConfigError) as exc:
-            log.error("cannot write dead letter: %s", exc, extra=_fields(event))
-            return
+        saved = await self._write_retrying(folder, event, reason)
         self.counters.dead_letters += 1
         log.error(
             "event written to the dead-letter folder: %s",
             reason,
             extra=_fields(event) | {"path": str(saved.body_path)},
         )
+
+    async def _write_retrying(
+        self, folder: Path | None, event: IncomingEvent, reason: str | None
+    ) -> SavedEvent:
+        # A full disk or a missing permission is the operator's to fix; losing the
+        # event is not an option, so writing is retried with back-off until it works
+        # (the checkpoint waits with it).
+        backoff = Backoff()
+        while True:
+            try:
+                return await trio.to_thread.run_sync(
+                    self._save_sync, folder, event, reason
+                )
+            except Exception as exc:
+                if not isinstance(exc, OSError | ConfigError):
+                    # Something in the event itself: keep the body under a plain name.
+                    log.exception("cannot name or write the event; saving it plainly")
+                    event = _plain(event)
+                delay = backoff.next()
+                what = "dead letter" if reason else "event"
+                log.error(
+                    "cannot write %s, retrying in %.0fs: %s",
+                    what,
+                    delay,
+                    exc,
+                    extra=_fields(event),
+                )
+                await trio.sleep(delay)
 
     def _save_sync(
         self, folder: Path | None, event: IncomingEvent, reason: str | None
@@ -272,6 +303,14 @@ class Client:
         return bool(event.event_type) and (
             event.event_type in ignored or safe_event_type(event.event_type) in ignored
         )
+
+    def _on_position(self, stream_id: str) -> None:
+        # The server's position when the stream became ready. Kept only while the
+        # client has no checkpoint yet, so that a first run that is stopped before
+        # any event arrives still resumes from here instead of starting live.
+        if not self.checkpoint.stream_id:
+            self.checkpoint.advance(stream_id)
+            self._save_checkpoint()
 
     def _save_checkpoint(self) -> None:
         try:
@@ -323,6 +362,32 @@ class _HttpClients:
         with trio.move_on_after(1, shield=True):
             await self.stream.aclose()
             await self.target.aclose()
+
+
+def _check_save_dir(path: Path) -> None:
+    """Raises ConfigError now, rather than failing on the first event."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        shown = str(path)
+        raise ConfigError(f"--saveDir {shown!r} exists and is not a folder") from None
+    except OSError as exc:
+        raise ConfigError(f"--saveDir {str(path)!r} cannot be created: {exc}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"--saveDir {str(path)!r} is not writable")
+
+
+def _plain(event: IncomingEvent) -> IncomingEvent:
+    return IncomingEvent(
+        stream_id=event.stream_id,
+        headers=(),
+        body=event.body,
+        query=(),
+        event_type="",
+        delivery_id="",
+        content_type="",
+        timestamp_ms=None,
+    )
 
 
 def _unparsable_event(item: Unparsable) -> IncomingEvent:

@@ -100,9 +100,14 @@ class Forwarder:
     async def _deliver_once(self, event: IncomingEvent, attempt: int) -> int:
         with _map_httpx_errors(attempt):
             url = target_with_query(self.target_url, event.query)
-            response = await self._client.post(
-                url, content=event.body, headers=_encode_headers(event.headers)
+            request = self._client.build_request(
+                "POST", url, content=event.body, headers=_encode_headers(event.headers)
             )
+            _drop_client_defaults(request, event)
+            # Only the status matters: the answer's body is not read at all, so a
+            # target that answers with megabytes costs nothing.
+            response = await self._client.send(request, stream=True)
+            await response.aclose()
         if response.status_code >= 300:
             raise DeliveryError(
                 f"target answered {response.status_code}",
@@ -169,6 +174,17 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
+# Headers httpx adds on its own; the target gets them only if the webhook had them.
+_CLIENT_DEFAULTS = ("accept", "accept-encoding", "connection", "user-agent")
+
+
+def _drop_client_defaults(request: httpx.Request, event: IncomingEvent) -> None:
+    sent = {name.lower() for name, _ in event.headers}
+    for name in _CLIENT_DEFAULTS:
+        if name not in sent and name in request.headers:
+            del request.headers[name]
+
+
 def _encode_headers(headers: tuple[tuple[str, str], ...]) -> list[tuple[bytes, bytes]]:
     # httpx would encode str values as ASCII and fail on "café"; the relay carried
     # them as UTF-8, so that is what goes back on the wire.
@@ -188,14 +204,14 @@ def _map_httpx_errors(attempt: int) -> Iterator[None]:
         # The request itself cannot be sent (a header name h11 refuses, a URL that
         # does not parse): sending it again will not help.
         raise DeliveryError(
-            f"request cannot be sent to target: {exc}",
+            f"request cannot be sent to target: {describe(exc)}",
             kind="request",
             retryable=False,
             attempt=attempt,
         ) from exc
     except httpx.TimeoutException as exc:
         raise DeliveryError(
-            f"target timed out: {exc!r}",
+            f"target timed out: {describe(exc)}",
             kind="timeout",
             retryable=True,
             attempt=attempt,
@@ -203,11 +219,19 @@ def _map_httpx_errors(attempt: int) -> Iterator[None]:
     except httpx.TransportError as exc:
         kind, retryable = _classify_transport_error(exc)
         raise DeliveryError(
-            f"{kind} error talking to target: {exc}",
+            f"{kind} error talking to target: {describe(exc)}",
             kind=kind,
             retryable=retryable,
             attempt=attempt,
         ) from exc
+
+
+def describe(exc: BaseException) -> str:
+    """A non-empty description: httpx errors often have an empty message."""
+    for cause in _causes(exc):
+        if text := str(cause).strip():
+            return text
+    return type(exc).__name__
 
 
 def _classify_transport_error(exc: BaseException) -> tuple[str, bool]:

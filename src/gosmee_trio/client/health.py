@@ -1,4 +1,8 @@
-"""The client's ``--health-port`` endpoint: is the stream alive, what got through."""
+"""The client's ``--health-port`` endpoint: is the stream alive, what got through.
+
+``GET /health`` answers JSON for probes; ``GET /metrics`` the same figures and more
+for Prometheus (``client/metrics.py``).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import Any
 import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from gosmee_trio import __version__
 
@@ -35,16 +40,21 @@ class ClientCounters:
 
 
 class HealthServer:
-    """Serves ``GET /health``: 200 while the stream is live, 503 otherwise.
+    """Serves ``GET /health``: 200 while the stream is live, 503 otherwise; and
+    ``GET /metrics`` in Prometheus text format when given a registry.
 
     Args:
         port: TCP port on every interface, as upstream (probes come from outside).
         counters: a callable returning the current counters.
+        registry: the client's metrics; without one ``/metrics`` is a 404.
     """
 
-    def __init__(self, port: int, counters: Any) -> None:
+    def __init__(
+        self, port: int, counters: Any, registry: CollectorRegistry | None = None
+    ) -> None:
         self.port = port
         self._counters = counters
+        self._registry = registry
 
     async def run(
         self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
@@ -68,7 +78,10 @@ class HealthServer:
         if scope["type"] != "http":
             return
         counters: ClientCounters = self._counters()
-        if scope["path"] != "/health":
+        if scope["path"] == "/metrics" and self._registry is not None:
+            status, body = 200, generate_latest(self._registry)
+            content_type = CONTENT_TYPE_LATEST.encode()
+        elif scope["path"] != "/health":
             status, body = 404, b"404 page not found\n"
             content_type = b"text/plain; charset=utf-8"
         else:

@@ -95,14 +95,18 @@ def hook_environment(
         for name, value in parent.items()
         if name in _PASSED_THROUGH or name.startswith("LC_") or name in extra
     }
+    relayed = {
+        "GOSMEE_EVENT_TYPE": event.event_type,
+        "GOSMEE_EVENT_ID": event.delivery_id,
+        "GOSMEE_CONTENT_TYPE": event.content_type,
+        "GOSMEE_STREAM_ID": event.stream_id,
+    }
+    # Values came off the wire: a NUL cannot go into an environment at all.
+    env.update({name: value.replace("\x00", "") for name, value in relayed.items()})
     env.update(
-        GOSMEE_EVENT_TYPE=event.event_type,
-        GOSMEE_EVENT_ID=event.delivery_id,
-        GOSMEE_CONTENT_TYPE=event.content_type,
         GOSMEE_TIMESTAMP=event_time(event.timestamp_ms),
         GOSMEE_PAYLOAD_FILE=payload_path,
         GOSMEE_HEADERS_FILE=headers_path,
-        GOSMEE_STREAM_ID=event.stream_id,
     )
     return env
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from gosmee_trio.events import (
 from gosmee_trio.wire import HOP_BY_HOP
 
 GAP_EVENT = "gosmee-gap"
+_LATEST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 # RFC 9110 header field names; anything else could not be sent to the target.
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _CONTROL_NAMES = frozenset({"ready", "ping"})
@@ -149,11 +151,15 @@ def _query_of(value: object) -> tuple[tuple[str, str], ...]:
 
 
 def _timestamp_of(value: object) -> int | None:
+    number: int | None = None
     if isinstance(value, str) and value.isdigit():
-        return int(value)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return int(value)
-    return None
+        number = int(value)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        number = int(value) if math.isfinite(value) else None
+    # Anything outside years 1970-9999 is not a time we can name a file after.
+    if number is None or not 0 <= number <= _LATEST_MS:
+        return None
+    return number
 
 
 def _title_case(key: str) -> str:

@@ -9,9 +9,15 @@ from datetime import UTC, datetime
 _UNSAFE = re.compile(r"[^a-z0-9_.:-]+")
 
 
+# Event types are short in practice (``pull_request_review_comment`` is 27); a file
+# name must stay well under the 255-byte limit of common filesystems.
+MAX_EVENT_TYPE = 64
+
+
 def safe_event_type(event_type: str) -> str:
     """The event type, lower-cased, full name kept (``repo:push``), safe in a path."""
-    return _UNSAFE.sub("_", event_type.strip().lower()).strip("._")
+    safe = _UNSAFE.sub("_", event_type.strip().lower()).strip("._")
+    return safe[:MAX_EVENT_TYPE].rstrip("._")
 
 
 def event_time(timestamp_ms: int | None) -> str:
@@ -21,5 +27,9 @@ def event_time(timestamp_ms: int | None) -> str:
     puts the month where the seconds belong; we do not.
     """
     ms = time.time_ns() // 1_000_000 if timestamp_ms is None else timestamp_ms
-    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    try:
+        moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        ms = time.time_ns() // 1_000_000
+        moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
     return f"{moment:%Y-%m-%dT%H.%M.%S}.{ms % 1000:03d}"

@@ -1,4 +1,4 @@
-"""Quart-Trio routes: channel URLs and page, version probes, error pages.
+"""Quart-Trio routes: channel URLs and page, version probes, metrics, error pages.
 
 The two hot routes, webhook intake and the event stream, are served by
 ``hotpath.HotPath`` in front of this app.
@@ -10,6 +10,7 @@ import json
 import secrets
 import string
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from quart import Response, abort, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
@@ -17,19 +18,28 @@ from werkzeug.exceptions import HTTPException
 from gosmee_trio import __version__
 from gosmee_trio.config import is_valid_channel
 from gosmee_trio.server.asgi import ShieldedFinalSendConnection
-from gosmee_trio.server.pages import FAVICON_SVG, render_channel_page
+from gosmee_trio.server.pages import (
+    CHANNEL_PAGE_CSP,
+    FAVICON_SVG,
+    render_channel_page,
+    static_assets,
+)
 from gosmee_trio.server.state import ServerState
 
 _CHANNEL_ALPHABET = string.ascii_letters
 _TEXT = "text/plain; charset=utf-8"
+# Asset URLs carry a content hash (pages.Asset.version): a cached copy is never stale.
+_ASSET_CACHE = "public, max-age=31536000, immutable"
 
 
 def create_app(state: ServerState) -> QuartTrio:
     """Build the Quart-Trio application serving ``state``."""
-    app = QuartTrio(__name__)
+    # No implicit static route: only pages.static_assets() is served, by name.
+    app = QuartTrio(__name__, static_folder=None)
     app.asgi_http_class = ShieldedFinalSendConnection
     app.config["MAX_CONTENT_LENGTH"] = state.config.max_body_size
     _add_probe_routes(app, state)
+    _add_metrics_route(app, state)
     _add_channel_routes(app, state)
     _add_error_handlers(app)
     return app
@@ -74,6 +84,14 @@ def _add_probe_routes(app: QuartTrio, state: ServerState) -> None:
         )
 
 
+def _add_metrics_route(app: QuartTrio, state: ServerState) -> None:
+    # Rendered in the event loop's thread: the broker is read while nothing else runs.
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        body = generate_latest(state.metrics.registry)
+        return Response(body, 200, {"Content-Type": CONTENT_TYPE_LATEST})
+
+
 def _add_channel_routes(app: QuartTrio, state: ServerState) -> None:
     @app.get("/<channel>")
     async def channel_page(channel: str) -> Response:
@@ -81,7 +99,26 @@ def _add_channel_routes(app: QuartTrio, state: ServerState) -> None:
         if state.protected.is_protected(channel):
             abort(404)
         page = render_channel_page(state.public_url, channel, __version__)
-        return Response(page, 200, {"Content-Type": "text/html; charset=utf-8"})
+        headers = {
+            "Content-Type": "text/html; charset=utf-8",
+            "Content-Security-Policy": CHANNEL_PAGE_CSP,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-cache",
+        }
+        return Response(page, 200, headers)
+
+    @app.get("/static/<name>")
+    async def static_asset(name: str) -> Response:
+        asset = static_assets().get(name)
+        if asset is None:
+            abort(404)
+        headers = {
+            "Content-Type": asset.content_type,
+            "Cache-Control": _ASSET_CACHE,
+            "X-Content-Type-Options": "nosniff",
+        }
+        return Response(asset.body, 200, headers)
 
 
 def _require_channel(channel: str) -> None:

@@ -19,7 +19,13 @@ class Rejection(Exception):
     """A request answered with an error status and a one-line plain-text message."""
 
     def __init__(
-        self, status: int, message: str, *, close: bool = False, size: int | None = None
+        self,
+        status: int,
+        message: str,
+        *,
+        close: bool = False,
+        size: int | None = None,
+        reason: str = "other",
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -27,6 +33,8 @@ class Rejection(Exception):
         self.close = close
         # Body bytes seen (or declared) when the request was refused, for the log.
         self.size = size
+        # The ``reason`` label of gosmee_webhooks_rejected_total (server/metrics.py).
+        self.reason = reason
 
 
 class ClientGone(Exception):
@@ -34,7 +42,9 @@ class ClientGone(Exception):
 
 
 def too_large(*, close: bool, size: int | None) -> Rejection:
-    return Rejection(413, "request body too large", close=close, size=size)
+    return Rejection(
+        413, "request body too large", close=close, size=size, reason="size"
+    )
 
 
 def declared_length(raw_headers: Iterable[tuple[bytes, bytes]]) -> int | None:
@@ -77,7 +87,9 @@ async def read_body(
             else:
                 chunks.clear()
     if more:
-        raise Rejection(408, "request body not received in time", close=True)
+        raise Rejection(
+            408, "request body not received in time", close=True, reason="timeout"
+        )
     if size > cap:
         raise too_large(close=False, size=size)
     return chunks

@@ -19,21 +19,19 @@ from nacl.public import PublicKey
 from gosmee_trio import __version__
 from gosmee_trio.config import is_valid_channel
 from gosmee_trio.errors import StreamIdError
-from gosmee_trio.events import StreamId, parse_stream_id
+from gosmee_trio.events import StreamId, format_stream_id, parse_stream_id
 from gosmee_trio.server.body import Rejection
 from gosmee_trio.server.intake import Intake
 from gosmee_trio.server.responses import send_text
 from gosmee_trio.server.sealing import seal_frames
 from gosmee_trio.server.state import ServerState
 from gosmee_trio.server.subscriber import Item, Subscriber
-from gosmee_trio.smee import PING_FRAME, READY_FRAME
+from gosmee_trio.smee import PING_FRAME
 from gosmee_trio.sse import KEEPALIVE_FRAME, encode_event
 
 log = logging.getLogger(__name__)
 
-OPENING_FRAMES = encode_event(b'{"message":"connected"}') + encode_event(
-    b'{"message":"ready"}'
-)
+CONNECTED_FRAME = encode_event(b'{"message":"connected"}')
 # Frames waiting for one subscriber are sent together up to this size: one write
 # instead of dozens when it has fallen behind, small enough to keep memory flat.
 BATCH_BYTES = 256 * 1024
@@ -62,6 +60,8 @@ class HotPath:
     ) -> None:
         if scope["type"] == "http":
             method, path = scope["method"], scope["path"]
+            if problem := _framing_problem(scope):
+                return await send_text(send, problem)
             if method == "POST":
                 # Every POST is intake; no Quart route takes one (upstream: 404).
                 return await self._intake.handle(scope, receive, send)
@@ -140,7 +140,10 @@ class HotPath:
         smee: bool,
     ) -> None:
         keepalive = self._state.config.keepalive_interval
-        await _send_body(send, READY_FRAME if smee else OPENING_FRAMES)
+        metrics = self._state.metrics
+        opening = _opening_frames(subscriber.cursor, smee)
+        await _send_body(send, opening)
+        metrics.stream_bytes_sent += len(opening)
         while True:
             items: list[Item] = []
             with trio.move_on_after(keepalive):
@@ -152,11 +155,14 @@ class HotPath:
             if recipient is not None and frames:
                 frames = await seal_frames(frames, recipient, self._sealing)
             if not frames:
-                await _send_body(send, PING_FRAME if smee else KEEPALIVE_FRAME)
+                data = PING_FRAME if smee else KEEPALIVE_FRAME
             elif len(frames) == 1:
-                await _send_body(send, frames[0])
+                data = frames[0]
             else:
-                await _send_body(send, b"".join(frames))
+                data = b"".join(frames)
+            await _send_body(send, data, whole=smee)
+            # Once per write (a batch), not per event.
+            metrics.stream_bytes_sent += len(data)
 
     def _stream_headers(self) -> list[tuple[bytes, bytes]]:
         headers = [
@@ -168,6 +174,30 @@ class HotPath:
         if origin:
             headers.append((b"access-control-allow-origin", origin.encode()))
         return headers
+
+
+def _opening_frames(cursor: StreamId, smee: bool) -> bytes:
+    # The ready frame carries the stream's starting position as its id, so that a
+    # client that has no checkpoint yet can resume from there after a restart.
+    # Clients skip control frames, so the id changes nothing else for them.
+    position = format_stream_id(cursor)
+    if smee:
+        return encode_event(b"{}", event_id=position, event="ready")
+    return CONNECTED_FRAME + encode_event(b'{"message":"ready"}', event_id=position)
+
+
+def _framing_problem(scope: HTTPScope) -> Rejection | None:
+    """Requests no route should see: no path, or ambiguous body framing."""
+    if not scope["path"].startswith("/"):
+        return Rejection(404, "404 page not found")
+    names = {name.lower() for name, _ in scope["headers"]}
+    if b"content-length" in names and b"transfer-encoding" in names:
+        # RFC 9112 §6.1: such a message may be a smuggling attempt; refuse it and
+        # close, so no bytes after it are ever read as a second request.
+        return Rejection(
+            400, "both Content-Length and Transfer-Encoding were sent", close=True
+        )
+    return None
 
 
 def _frame_of(item: Item, smee: bool) -> bytes:
@@ -209,8 +239,12 @@ def _resume_cursor(scope: HTTPScope) -> StreamId | None:
     return None
 
 
-async def _send_body(send: ASGISendCallable, data: bytes) -> None:
-    if len(data) <= SLICE_BYTES:
+async def _send_body(
+    send: ASGISendCallable, data: bytes, *, whole: bool = False
+) -> None:
+    # NOTE: ``whole`` keeps a frame in one HTTP chunk: pysmee's SSE library reads
+    # beneath the chunked decoding and breaks on a chunk boundary inside a frame.
+    if whole or len(data) <= SLICE_BYTES:
         await send({"type": "http.response.body", "body": data, "more_body": True})
         return
     view = memoryview(data)

@@ -3,8 +3,8 @@
 Checks run in this order, each rejection answered with one line of text and logged
 once at WARNING: IP allowlist (403) → channel (404) → replay token (401) → size cap
 while the body streams in (413) → signature (401). Only then is the event built and
-published. A rejected request touches nothing shared, so other channels and
-subscribers never notice it.
+published. A rejected request touches nothing shared but its counter in
+``gosmee_webhooks_rejected_total``, so other channels and subscribers never notice it.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import itertools
 import logging
+import re
 import secrets
 import socket
 import string
@@ -35,6 +36,7 @@ from gosmee_trio.wire import build_event
 log = logging.getLogger(__name__)
 
 _REQUEST_ID_ALPHABET = string.ascii_letters + string.digits
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/@+=-]+")
 # Bodies larger than this are checked in a worker thread (hashlib releases the GIL).
 THREAD_SIGNATURE_BYTES = 1024 * 1024
 # An incoming X-Request-Id longer than this is not an id a proxy made; ours is used.
@@ -47,6 +49,7 @@ class Intake:
 
     def __init__(self, state: ServerState) -> None:
         self._state = state
+        self._metrics = state.metrics
         self._host = socket.gethostname()
         self._counter = itertools.count(1)
         token = state.config.replay_token
@@ -58,7 +61,8 @@ class Intake:
         """Answer one POST; never raises for bad input."""
         request_id = self._request_id(list(scope["headers"]))
         path = scope["path"]
-        channel = ""
+        # Named in rejection logs even when the request is refused before routing.
+        channel = path.removeprefix("/replay/").lstrip("/")[:64]
         try:
             ip = self._check_ip(scope)
             if path.startswith("/replay/"):
@@ -68,9 +72,11 @@ class Intake:
                 channel = _channel_of(path[1:])
                 await self._webhook(scope, receive, send, channel, request_id, ip)
         except Rejection as rejection:
+            self._metrics.count_rejected(rejection.reason)
             self._log_rejection(rejection, scope, channel, request_id)
             await send_text(send, rejection)
         except ClientGone:
+            self._metrics.count_rejected("disconnected")
             return
 
     async def _webhook(
@@ -84,10 +90,13 @@ class Intake:
     ) -> None:
         config = self._state.config
         chunks = await read_body(receive, scope["headers"], config.max_body_size)
+        received = time.perf_counter()
         if config.webhook_secrets:
             await self._check_signature(list(scope["headers"]), chunks)
         raw_headers = list(scope["headers"])
-        event = self._publish(channel, raw_headers, scope["query_string"], chunks)
+        event = self._publish(
+            channel, raw_headers, scope["query_string"], chunks, received=received
+        )
         log.info(
             "webhook published",
             extra={
@@ -117,9 +126,19 @@ class Intake:
         channel: str,
         request_id: str,
     ) -> None:
-        self._check_token(list(scope["headers"]))
         config = self._state.config
+        if config.webhook_secrets and not config.replay_token:
+            # Replays carry no provider signature: left open, they would let anyone
+            # around the signature check.
+            raise Rejection(
+                403,
+                "replay is disabled: webhook signatures are required and no "
+                "--replay-token is set",
+                reason="token",
+            )
+        self._check_token(list(scope["headers"]))
         chunks = await read_body(receive, scope["headers"], config.max_body_size)
+        received = time.perf_counter()
         # The replayed message is the browser's request minus its credentials; the
         # body is the event's JSON, whatever the browser called it.
         headers = [
@@ -128,7 +147,14 @@ class Intake:
             if name.lower() not in (b"authorization", b"content-type")
         ]
         headers.append((b"content-type", b"application/json"))
-        event = self._publish(channel, headers, scope["query_string"], chunks)
+        event = self._publish(
+            channel,
+            headers,
+            scope["query_string"],
+            chunks,
+            received=received,
+            replay=True,
+        )
         log.info(
             "replay published",
             extra={
@@ -147,7 +173,14 @@ class Intake:
         await send_json(send, 202, reply, version=False)
 
     def _publish(
-        self, channel: str, headers: Headers, query: bytes, chunks: list[bytes]
+        self,
+        channel: str,
+        headers: Headers,
+        query: bytes,
+        chunks: list[bytes],
+        *,
+        received: float,
+        replay: bool = False,
     ) -> RelayEvent:
         broker = self._state.broker
         timestamp_ms = time.time_ns() // 1_000_000
@@ -155,6 +188,8 @@ class Intake:
             channel, broker.next_stream_id(), headers, query, chunks, timestamp_ms
         )
         broker.publish(event)
+        latency = time.perf_counter() - received
+        self._metrics.count_published(event.body_size, latency, replay=replay)
         return event
 
     async def _check_signature(self, raw_headers: Headers, chunks: list[bytes]) -> None:
@@ -169,7 +204,7 @@ class Intake:
                 verify_signature, headers, chunks, secrets
             )
         if not valid:
-            raise Rejection(401, "invalid signature", size=size)
+            raise Rejection(401, "invalid signature", size=size, reason="signature")
 
     def _check_ip(self, scope: HTTPScope) -> str:
         config = self._state.config
@@ -179,9 +214,9 @@ class Intake:
         allow = self._state.allowlist
         if allow.enabled:
             if ip is None:
-                raise Rejection(400, "Failed to determine client IP")
+                raise Rejection(400, "Failed to determine client IP", reason="ip")
             if not allow.allows(ip):
-                raise Rejection(403, f"IP address {ip} not allowed")
+                raise Rejection(403, f"IP address {ip} not allowed", reason="ip")
         return str(ip) if ip is not None else (_peer(scope) or "")
 
     def _check_token(self, raw_headers: Headers) -> None:
@@ -189,17 +224,20 @@ class Intake:
             return
         presented = b""
         for name, value in raw_headers:
-            if name.lower() == b"authorization" and value.startswith(b"Bearer "):
-                presented = value[len(b"Bearer ") :]
+            scheme, _, credentials = value.partition(b" ")
+            # The auth scheme is case-insensitive (RFC 9110 §11.1); the token is not.
+            if name.lower() == b"authorization" and scheme.lower() == b"bearer":
+                presented = credentials
         # Digests have one length whatever was sent, so the comparison leaks nothing.
         if not hmac.compare_digest(sha256(presented).digest(), self._token_digest):
-            raise Rejection(401, "Unauthorized")
+            raise Rejection(401, "Unauthorized", reason="token")
 
     def _request_id(self, raw_headers: Headers) -> str:
         for name, value in raw_headers:
             if name.lower() == b"x-request-id" and 0 < len(value) <= _MAX_REQUEST_ID:
                 text = value.decode("latin-1")
-                if text.isprintable():
+                # Only id-like text: anything else could forge fields in log lines.
+                if _REQUEST_ID.fullmatch(text):
                     return text
         suffix = "".join(secrets.choice(_REQUEST_ID_ALPHABET) for _ in range(10))
         return f"{self._host}/{suffix}-{next(self._counter):06d}"
@@ -233,7 +271,7 @@ def _peer(scope: HTTPScope) -> str | None:
 
 def _channel_of(text: str) -> str:
     if "/" in text or not is_valid_channel(text):
-        raise Rejection(404, "404 page not found")
+        raise Rejection(404, "404 page not found", reason="not_found")
     return text
 
 

@@ -1,9 +1,12 @@
-"""Static pages: the favicon and the channel page shown to browsers."""
+"""Static pages: the favicon, the channel page shown to browsers and its assets."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import html
-import json
+import re
+from dataclasses import dataclass
 from importlib.resources import files
 
 FAVICON_SVG = (
@@ -15,19 +18,65 @@ FAVICON_SVG = (
     'fill="none" stroke-linecap="round" stroke-linejoin="round"/></svg>'
 )
 
-_TEMPLATE = files("gosmee_trio.server").joinpath("static/channel.html")
+# The page loads nothing but its own script, stylesheet and icon, and talks only to
+# this server (the event stream and replay): no inline code, no third party.
+CHANNEL_PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+
+_MARKER = re.compile(r"\{\{([A-Z_]+)\}\}")
+_STATIC = files("gosmee_trio.server").joinpath("static")
+# The only files served under /static/; the template itself is not among them.
+_ASSET_TYPES = {
+    "app.js": "text/javascript; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+}
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One file served under ``/static/``."""
+
+    body: bytes
+    content_type: str
+    # A hash of the content, put in the page's asset URLs so that browsers may
+    # cache them for good and still fetch a new release's files.
+    version: str
+
+    @property
+    def url_suffix(self) -> str:
+        return f"?v={self.version}"
+
+
+@functools.cache
+def static_assets() -> dict[str, Asset]:
+    """Every servable asset by file name, read from the package once."""
+    assets = {}
+    for name, content_type in _ASSET_TYPES.items():
+        body = _STATIC.joinpath(name).read_bytes()
+        version = hashlib.sha256(body).hexdigest()[:12]
+        assets[name] = Asset(body, content_type, version)
+    return assets
+
+
+@functools.cache
+def _template() -> str:
+    return _STATIC.joinpath("channel.html").read_text(encoding="utf-8")
 
 
 def render_channel_page(public_url: str, channel: str, version: str) -> str:
     """The HTML page for ``GET /{channel}``; every inserted value is escaped."""
-    url = f"{public_url}/{channel}"
+    assets = static_assets()
     replacements = {
-        "{{URL}}": html.escape(url),
-        "{{CHANNEL}}": html.escape(channel),
-        "{{VERSION}}": html.escape(version),
-        "{{EVENTS_PATH_JSON}}": html.escape(json.dumps(f"/events/{channel}")),
+        "URL": f"{public_url}/{channel}",
+        "CHANNEL": channel,
+        "VERSION": version,
+        "EVENTS_PATH": f"/events/{channel}",
+        "REPLAY_PATH": f"/replay/{channel}",
+        "CSS_URL": "/static/app.css" + assets["app.css"].url_suffix,
+        "JS_URL": "/static/app.js" + assets["app.js"].url_suffix,
     }
-    page = _TEMPLATE.read_text(encoding="utf-8")
-    for marker, value in replacements.items():
-        page = page.replace(marker, value)
-    return page
+    # One pass, so that an inserted value is never searched for markers itself.
+    return _MARKER.sub(lambda match: html.escape(replacements[match[1]]), _template())

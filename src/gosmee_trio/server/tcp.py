@@ -9,10 +9,14 @@ stall for at most ``STALL_TIMEOUT`` without progress; then the connection is clo
 
 from __future__ import annotations
 
+import logging
+
 import hypercorn.trio.run
 import trio
 from hypercorn.events import Closed, Event, RawData
 from hypercorn.trio.tcp_server import TCPServer
+
+log = logging.getLogger(__name__)
 
 # A peer that accepts no byte of a 64 KiB piece in 10 s reads slower than 6.4 KB/s
 # or not at all; either way it cannot keep up with a relay and only holds memory.
@@ -21,6 +25,15 @@ PIECE_BYTES = 64 * 1024
 
 
 class StallSafeTCPServer(TCPServer):
+    async def run(self) -> None:
+        # NOTE: an exception escaping one connection's task ends hypercorn's whole
+        # serve() (seen: h11 LocalProtocolError after a refused websocket handshake).
+        # One bad connection is closed and logged; the server goes on.
+        try:
+            await super().run()
+        except Exception:
+            log.exception("connection failed; closing it")
+
     async def protocol_send(self, event: Event) -> None:
         if not isinstance(event, RawData):
             await super().protocol_send(event)
