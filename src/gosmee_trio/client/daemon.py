@@ -10,8 +10,6 @@ neither handled nor recorded.
 from __future__ import annotations
 
 import logging
-import os
-from pathlib import Path
 
 import httpx
 import trio
@@ -26,11 +24,10 @@ from gosmee_trio.client.hooks import HookConfig, run_hook, should_run
 from gosmee_trio.client.message import IncomingEvent, Unparsable
 from gosmee_trio.client.metrics import ClientMetrics
 from gosmee_trio.client.naming import safe_event_type
-from gosmee_trio.client.savedir import SavedEvent, dead_letter_dir, save_event
+from gosmee_trio.client.records import Records, check_save_dir, event_fields
 from gosmee_trio.config import ClientConfig
-from gosmee_trio.errors import ConfigError, HookError
+from gosmee_trio.errors import HookError
 from gosmee_trio.keyfile import load_key_file
-from gosmee_trio.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +51,7 @@ class Client:
         self.config = config
         self.checkpoint = Checkpoint(config.resume_state_file)
         self.counters = ClientCounters()
+        self._records = Records(config, self.counters)
         self.metrics = ClientMetrics(self._counters)
         self.consumer: Consumer | None = None
         self._reading = trio.CancelScope()
@@ -97,7 +95,7 @@ class Client:
         """
         resume_from = self.config.last_event_id or self.checkpoint.load()
         if self.config.save_dir is not None:
-            _check_save_dir(self.config.save_dir)
+            check_save_dir(self.config.save_dir)
         key_file = self.config.encryption_key_file
         self._private_key = load_key_file(key_file).private if key_file else None
         if key_file is not None:
@@ -205,7 +203,7 @@ class Client:
             await self._dead_letter(_unparsable_event(item), item.error)
             return False
         if self._ignored(item):
-            log.info("skipping event as requested", extra=_fields(item))
+            log.info("skipping event as requested", extra=event_fields(item))
             self.metrics.count_outcome("ignored")
             return False
         if self.config.save_dir is not None:
@@ -241,62 +239,14 @@ class Client:
             if not isinstance(exc, HookError):
                 log.exception("unexpected error running the exec hook")
             self.counters.hook_failures += 1
-            log.error("exec hook failed: %s", exc, extra=_fields(event))
+            log.error("exec hook failed: %s", exc, extra=event_fields(event))
             await self._dead_letter(event, f"exec hook failed: {exc}")
 
     async def _save(self, event: IncomingEvent) -> None:
-        await self._write_retrying(self.config.save_dir, event, None)
+        await self._records.save(event)
 
     async def _dead_letter(self, event: IncomingEvent, reason: str) -> None:
-        folder = dead_letter_dir(self.config.save_dir)
-        saved = await self._write_retrying(folder, event, reason)
-        self.counters.dead_letters += 1
-        log.error(
-            "event written to the dead-letter folder: %s",
-            reason,
-            extra=_fields(event) | {"path": str(saved.body_path)},
-        )
-
-    async def _write_retrying(
-        self, folder: Path | None, event: IncomingEvent, reason: str | None
-    ) -> SavedEvent:
-        # A full disk or a missing permission is the operator's to fix; losing the
-        # event is not an option, so writing is retried with back-off until it works
-        # (the checkpoint waits with it).
-        backoff = Backoff()
-        while True:
-            try:
-                return await trio.to_thread.run_sync(
-                    self._save_sync, folder, event, reason
-                )
-            except Exception as exc:
-                if not isinstance(exc, OSError | ConfigError):
-                    # Something in the event itself: keep the body under a plain name.
-                    log.exception("cannot name or write the event; saving it plainly")
-                    event = _plain(event)
-                delay = backoff.next()
-                what = "dead letter" if reason else "event"
-                log.error(
-                    "cannot write %s, retrying in %.0fs: %s",
-                    what,
-                    delay,
-                    exc,
-                    extra=_fields(event),
-                )
-                await trio.sleep(delay)
-
-    def _save_sync(
-        self, folder: Path | None, event: IncomingEvent, reason: str | None
-    ) -> SavedEvent:
-        assert folder is not None
-        return save_event(
-            folder,
-            event,
-            target_url=self.config.target_url,
-            local_debug_url=self.config.local_debug_url,
-            httpie=self.config.httpie,
-            reason=reason,
-        )
+        await self._records.dead_letter(event, reason)
 
     def _ignored(self, event: IncomingEvent) -> bool:
         ignored = self.config.ignore_events
@@ -364,32 +314,6 @@ class _HttpClients:
             await self.target.aclose()
 
 
-def _check_save_dir(path: Path) -> None:
-    """Raises ConfigError now, rather than failing on the first event."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        shown = str(path)
-        raise ConfigError(f"--saveDir {shown!r} exists and is not a folder") from None
-    except OSError as exc:
-        raise ConfigError(f"--saveDir {str(path)!r} cannot be created: {exc}") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise ConfigError(f"--saveDir {str(path)!r} is not writable")
-
-
-def _plain(event: IncomingEvent) -> IncomingEvent:
-    return IncomingEvent(
-        stream_id=event.stream_id,
-        headers=(),
-        body=event.body,
-        query=(),
-        event_type="",
-        delivery_id="",
-        content_type="",
-        timestamp_ms=None,
-    )
-
-
 def _unparsable_event(item: Unparsable) -> IncomingEvent:
     return IncomingEvent(
         stream_id=item.stream_id,
@@ -401,11 +325,3 @@ def _unparsable_event(item: Unparsable) -> IncomingEvent:
         content_type="text/plain; charset=utf-8",
         timestamp_ms=None,
     )
-
-
-def _fields(event: IncomingEvent) -> dict[str, object]:
-    return {
-        "event_type": event.event_type,
-        "delivery_id": event.delivery_id,
-        "stream_id": event.stream_id,
-    }
