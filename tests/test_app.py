@@ -252,3 +252,21 @@ async def test_subscribe_disconnect_cycles_leave_no_subscriber(
         while server.broker.statistics().subscribers:
             await trio.testing.wait_all_tasks_blocked(0.01)
     assert server.broker.statistics().subscribers == {}
+
+
+async def test_last_event_id_query_parameter_resumes_too(
+    http: httpx.AsyncClient, server_url: str
+) -> None:
+    ids = [
+        (await http.post(f"{server_url}/{CHANNEL}", content=b"%d" % n)).json()[
+            "stream_id"
+        ]
+        for n in range(3)
+    ]
+    with trio.fail_after(5):
+        got = await read_events(
+            http, f"{server_url}/events/{CHANNEL}?last_event_id={ids[0]}", 2
+        )
+    assert [sid for _, sid, _ in got] == ids[1:]
+    bad = await http.get(f"{server_url}/events/{CHANNEL}?last_event_id=nope")
+    assert (bad.status_code, bad.text) == (400, "invalid Last-Event-ID\n")

@@ -229,14 +229,21 @@ def _query_value(scope: HTTPScope, name: str) -> str | None:
 
 
 def _resume_cursor(scope: HTTPScope) -> StreamId | None:
-    for name, value in scope["headers"]:
-        if name.lower() == b"last-event-id" and value.strip():
-            try:
-                text = value.strip().decode("ascii")
-            except UnicodeDecodeError:
-                raise StreamIdError("Last-Event-ID is not ASCII") from None
-            return parse_stream_id(text)
-    return None
+    # The Last-Event-ID header, or (for a browser page reconnecting by hand, which
+    # cannot set headers on an EventSource) the last_event_id query parameter.
+    value: bytes | None = None
+    for name, raw in scope["headers"]:
+        if name.lower() == b"last-event-id" and raw.strip():
+            value = raw.strip()
+    if value is None:
+        text = _query_value(scope, "last_event_id")
+        value = text.strip().encode("latin-1") if text and text.strip() else None
+    if value is None:
+        return None
+    try:
+        return parse_stream_id(value.decode("ascii"))
+    except UnicodeDecodeError:
+        raise StreamIdError("Last-Event-ID is not ASCII") from None
 
 
 async def _send_body(

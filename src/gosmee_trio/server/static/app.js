@@ -93,7 +93,7 @@
     received: 0,
     hidden: 0,
   };
-  const stream = { source: null, retryMs: RECONNECT_FIRST_MS, timer: 0 };
+  const stream = { source: null, retryMs: RECONNECT_FIRST_MS, timer: 0, lastId: "" };
   const baseTitle = document.title;
   let nextId = 0;
 
@@ -652,6 +652,9 @@
     }
     if (data === null || typeof data !== "object") return;
     if (data.message === "connected") return;
+    // The ready frame carries the stream's position, events their own id: either
+    // is where a fresh connection resumes from.
+    if (message.lastEventId) stream.lastId = message.lastEventId;
     if (data.message === "ready") {
       stream.retryMs = RECONNECT_FIRST_MS;
       setStatus("live", "Live");
@@ -680,9 +683,9 @@
     setStatus("reconnecting", "Reconnecting…");
     // While CONNECTING the browser retries by itself and sends Last-Event-ID.
     if (source.readyState !== EventSource.CLOSED || stream.timer) return;
-    // TODO: resume here too. A new EventSource cannot send Last-Event-ID, so events
-    // published while the browser had given up (an error status from a restarting
-    // server) are missed; the stream would need to take the id as a query parameter.
+    // The browser gave up (an error status from a restarting server): reconnect by
+    // hand, resuming with the last_event_id query parameter, since a new
+    // EventSource cannot send the Last-Event-ID header.
     stream.timer = setTimeout(() => {
       stream.timer = 0;
       connect();
@@ -692,7 +695,10 @@
 
   function connect() {
     stream.source?.close();
-    const source = new EventSource(config.eventsPath);
+    const resume = stream.lastId
+      ? `?last_event_id=${encodeURIComponent(stream.lastId)}`
+      : "";
+    const source = new EventSource(config.eventsPath + resume);
     stream.source = source;
     source.addEventListener("message", onMessage);
     source.addEventListener("gosmee-gap", onGap);
