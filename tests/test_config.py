@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gosmee_trio.config import ClientConfig, ServerConfig, is_valid_channel
@@ -94,3 +96,13 @@ def test_client_config_negative_retries_mean_none_and_watchdog_scales() -> None:
     )
     assert config.target_retries == 0
     assert config.watchdog_timeout == 25
+
+
+def test_key_file_with_smee_stream_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="^client key files are only supported"):
+        ClientConfig(
+            "http://x/abcdefghijkl",
+            "http://t",
+            encryption_key_file=tmp_path / "k.json",
+            smee_stream=True,
+        )

@@ -157,3 +157,14 @@ def test_upstream_channels_vector_authorises_the_vector_key(shared_dir: Path) ->
     assert first is not None
     assert public_key_text(first) == url_safe
     assert second == first
+
+
+def test_a_channel_listed_twice_stops_the_server(tmp_path: Path) -> None:
+    path = tmp_path / "channels.json"
+    key = "csT0h-0-7k0oqabfWBEUkurQl3BOBw0pR8W9gfgbKho"
+    entry = f'{{"allowed_public_keys":["{key}"]}}'
+    path.write_text(
+        f'{{"channels":{{"protectedchan01":{entry},"protectedchan01":{entry}}}}}'
+    )
+    with pytest.raises(ConfigError, match="appears twice"):
+        ProtectedChannels.load(path)

@@ -155,7 +155,9 @@ class ClientConfig:
             )
         if self.target_retries < 0:
             object.__setattr__(self, "target_retries", 0)
-        if self.encryption_key_file is not None and _is_smee_io(self.smee_url):
+        if self.encryption_key_file is not None and (
+            _is_smee_io(self.smee_url) or self.smee_stream
+        ):
             raise ConfigError(
                 "client key files are only supported with gosmee server URLs, "
                 "not https://smee.io"

@@ -147,7 +147,7 @@ async def client(
             after a restart.
         smee_stream: SMEE_URL is a smee.io-style stream (a self-hosted smee.io,
             or a gosmee-trio server's smee wire): read the URL itself rather than
-            <base>/events/<channel>. Implied for https://smee.io URLs.
+            BASE/events/CHANNEL. Implied for https://smee.io URLs.
         encryption_key_file: Keypair from `gosmee-trio keygen`, for a protected
             channel: presented to the server, and used to open each event.
         keepalive_interval: The server's keepalive interval in seconds; a stream

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -152,8 +153,11 @@ class Consumer:
         ) as source:
             status = source.response.status_code
             if not 200 <= status < 300:
+                hint = ""
+                if status == 404 and self._private_key is not None:
+                    hint = " (a protected channel answers 404 to keys it does not list)"
                 raise StreamError(
-                    f"expected status 200 from {self.shown_url!r}, got {status}"
+                    f"expected status 200 from {self.shown_url!r}, got {status}{hint}"
                 )
             log.info(
                 "connected", extra={"url": self.shown_url, "stream_id": self.last_id}
@@ -194,7 +198,9 @@ class Consumer:
         self._advance(sse.id)
 
     def _plaintext(self, data: str) -> str:
-        if self._private_key is None or not is_envelope(data):
+        if self._private_key is None:
+            return data
+        if not is_envelope(data) and not _claims_encryption(data):
             return data
         try:
             return open_envelope(data, self._private_key).decode("utf-8")
@@ -204,3 +210,15 @@ class Consumer:
     def _advance(self, stream_id: str) -> None:
         if is_stream_id(stream_id):
             self.last_id = stream_id
+
+
+def _claims_encryption(data: str) -> bool:
+    # Says it is encrypted but is not a whole envelope: opening it fails with a
+    # clear reason and it is dead-lettered, rather than its fields sent as headers.
+    if '"encrypted"' not in data:
+        return False
+    try:
+        parsed = json.loads(data)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(parsed, dict) and parsed.get("encrypted") is True

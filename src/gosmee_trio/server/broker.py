@@ -100,8 +100,15 @@ class Broker:
         return self._ids.next()
 
     def tail(self, channel: str) -> StreamId:
-        """The cursor a new subscriber starts from: everything after now."""
-        return self._ids.last
+        """The cursor a new subscriber starts from: everything after now.
+
+        Taken from this channel alone (its newest event, or where its history
+        starts), so a stream's starting id says nothing about other channels.
+        """
+        state = self._channels.get(channel)
+        if state is None:
+            return self._swept_floor
+        return state.history[-1].stream_id if state.history else state.floor
 
     def publish(self, event: RelayEvent) -> None:
         """Add ``event`` to its channel's history and offer it to every subscriber."""

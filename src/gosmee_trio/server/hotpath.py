@@ -75,7 +75,7 @@ class HotPath:
                 await send(
                     {
                         "type": "http.response.start",
-                        "status": 200 if is_valid_channel(path[8:]) else 404,
+                        "status": self._head_status(path[8:]),
                         "headers": self._stream_headers(),
                         "trailers": False,
                     }
@@ -163,6 +163,12 @@ class HotPath:
             await _send_body(send, data, whole=smee)
             # Once per write (a batch), not per event.
             metrics.stream_bytes_sent += len(data)
+
+    def _head_status(self, channel: str) -> int:
+        # HEAD has no pubkey to check, so a protected channel looks unknown here too.
+        if not is_valid_channel(channel) or self._state.protected.is_protected(channel):
+            return 404
+        return 200
 
     def _stream_headers(self) -> list[tuple[bytes, bytes]]:
         headers = [

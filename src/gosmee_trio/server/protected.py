@@ -83,9 +83,19 @@ def _read_json(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise _error(f"cannot read {str(path)!r}: {exc}") from exc
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys)
     except ValueError as exc:
         raise _error(f"{str(path)!r} is not valid JSON: {exc}") from None
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    # A channel listed twice would silently lose its first key list.
+    seen: dict[str, object] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"{key!r} appears twice")
+        seen[key] = value
+    return seen
 
 
 def _allowed_keys(channel: str, entry: object) -> frozenset[bytes]:
