@@ -15,11 +15,16 @@ from cyclopts import Parameter
 from gosmee_trio import systemd
 from gosmee_trio.cli import app
 from gosmee_trio.cli.common import (
+    ExecEnvVarsOption,
+    ExecOnEventsOption,
+    ExecOption,
     LogLevelOption,
     NoColorOption,
     OutputOption,
+    SaveDirOption,
+    TargetRetriesOption,
+    TargetTimeoutOption,
     checked,
-    comma_env,
     fail,
     first_leaf,
     on_signals,
@@ -52,10 +57,7 @@ USAGE_ERROR = (
 async def client(
     *urls: str,
     new_url: Annotated[bool, Parameter(name=["--new-url", "-u"], negative=())] = False,
-    save_dir: Annotated[
-        Path | None,
-        Parameter(name=["--saveDir", "--save-dir", "-s"], env_var="GOSMEE_SAVEDIR"),
-    ] = None,
+    save_dir: SaveDirOption = None,
     httpie: Annotated[bool, Parameter(name="--httpie", negative=())] = False,
     local_debug_url: Annotated[
         str, Parameter(name="--local-debug-url")
@@ -66,27 +68,12 @@ async def client(
     no_replay: Annotated[
         bool, Parameter(name=["--noReplay", "--no-replay", "-n"], negative=())
     ] = False,
-    exec_command: Annotated[str, Parameter(name="--exec", env_var="GOSMEE_EXEC")] = "",
-    exec_on_events: Annotated[
-        list[str] | None, Parameter(name=["--exec-on-events", "-E"], negative=())
-    ] = None,
-    exec_env_vars: Annotated[
-        list[str] | None,
-        Parameter(
-            name="--exec-env-vars",
-            env_var="GOSMEE_EXEC_ENV_VARS",
-            negative=(),
-            env_var_split=comma_env,
-        ),
-    ] = None,
+    exec_command: ExecOption = "",
+    exec_on_events: ExecOnEventsOption = None,
+    exec_env_vars: ExecEnvVarsOption = None,
     exec_timeout: Annotated[float | None, Parameter(name="--exec-timeout")] = None,
-    target_connection_timeout: Annotated[
-        float,
-        Parameter(name="--target-connection-timeout", env_var="GOSMEE_TARGET_TIMEOUT"),
-    ] = DEFAULT_TARGET_TIMEOUT,
-    target_retries: Annotated[
-        int, Parameter(name="--target-retries", env_var="GOSMEE_TARGET_RETRIES")
-    ] = DEFAULT_TARGET_RETRIES,
+    target_connection_timeout: TargetTimeoutOption = DEFAULT_TARGET_TIMEOUT,
+    target_retries: TargetRetriesOption = DEFAULT_TARGET_RETRIES,
     insecure_skip_tls_verify: Annotated[
         bool, Parameter(name="--insecure-skip-tls-verify", negative=())
     ] = False,

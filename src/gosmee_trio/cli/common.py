@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Annotated, Literal, NoReturn, TypeVar
 
 import trio
@@ -28,6 +29,38 @@ OutputOption = Annotated[Output, Parameter(name=["--output", "-o"])]
 NoColorOption = Annotated[bool, Parameter(name="--nocolor", negative=())]
 
 
+def comma_env(hint: object, value: str, delimiter: str | None = None) -> list[str]:
+    """Split a list-valued env var on commas (urfave/cli's rule), not whitespace."""
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+# Options the client and the replay command share.
+SaveDirOption = Annotated[
+    Path | None,
+    Parameter(name=["--saveDir", "--save-dir", "-s"], env_var="GOSMEE_SAVEDIR"),
+]
+ExecOption = Annotated[str, Parameter(name="--exec", env_var="GOSMEE_EXEC")]
+ExecOnEventsOption = Annotated[
+    list[str] | None, Parameter(name=["--exec-on-events", "-E"], negative=())
+]
+ExecEnvVarsOption = Annotated[
+    list[str] | None,
+    Parameter(
+        name="--exec-env-vars",
+        env_var="GOSMEE_EXEC_ENV_VARS",
+        negative=(),
+        env_var_split=comma_env,
+    ),
+]
+TargetTimeoutOption = Annotated[
+    float,
+    Parameter(name="--target-connection-timeout", env_var="GOSMEE_TARGET_TIMEOUT"),
+]
+TargetRetriesOption = Annotated[
+    int, Parameter(name="--target-retries", env_var="GOSMEE_TARGET_RETRIES")
+]
+
+
 def split_commas(values: list[str] | None) -> tuple[str, ...]:
     """Repeated list flags, each value also split on commas, as upstream does."""
     return tuple(
@@ -36,11 +69,6 @@ def split_commas(values: list[str] | None) -> tuple[str, ...]:
         for part in value.split(",")
         if part.strip()
     )
-
-
-def comma_env(hint: object, value: str, delimiter: str | None = None) -> list[str]:
-    """Split a list-valued env var on commas (urfave/cli's rule), not whitespace."""
-    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def setup_logging(level: LogLevel, output: Output, nocolor: bool) -> None:

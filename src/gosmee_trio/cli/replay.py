@@ -8,7 +8,6 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, TypeVar
 from urllib.parse import urlsplit
 
@@ -18,10 +17,15 @@ from cyclopts import Parameter
 
 from gosmee_trio.cli import app
 from gosmee_trio.cli.common import (
+    ExecEnvVarsOption,
+    ExecOnEventsOption,
+    ExecOption,
     LogLevelOption,
     NoColorOption,
     OutputOption,
-    comma_env,
+    SaveDirOption,
+    TargetRetriesOption,
+    TargetTimeoutOption,
     fail,
     first_leaf,
     on_signals,
@@ -66,30 +70,12 @@ async def replay(
         str,
         Parameter(name="--github-api-url", env_var="GITHUB_API_URL", show=False),
     ] = DEFAULT_API_URL,
-    save_dir: Annotated[
-        Path | None,
-        Parameter(name=["--saveDir", "--save-dir", "-s"], env_var="GOSMEE_SAVEDIR"),
-    ] = None,
-    exec_command: Annotated[str, Parameter(name="--exec", env_var="GOSMEE_EXEC")] = "",
-    exec_on_events: Annotated[
-        list[str] | None, Parameter(name=["--exec-on-events", "-E"], negative=())
-    ] = None,
-    exec_env_vars: Annotated[
-        list[str] | None,
-        Parameter(
-            name="--exec-env-vars",
-            env_var="GOSMEE_EXEC_ENV_VARS",
-            negative=(),
-            env_var_split=comma_env,
-        ),
-    ] = None,
-    target_connection_timeout: Annotated[
-        float,
-        Parameter(name="--target-connection-timeout", env_var="GOSMEE_TARGET_TIMEOUT"),
-    ] = DEFAULT_TARGET_TIMEOUT,
-    target_retries: Annotated[
-        int, Parameter(name="--target-retries", env_var="GOSMEE_TARGET_RETRIES")
-    ] = DEFAULT_TARGET_RETRIES,
+    save_dir: SaveDirOption = None,
+    exec_command: ExecOption = "",
+    exec_on_events: ExecOnEventsOption = None,
+    exec_env_vars: ExecEnvVarsOption = None,
+    target_connection_timeout: TargetTimeoutOption = DEFAULT_TARGET_TIMEOUT,
+    target_retries: TargetRetriesOption = DEFAULT_TARGET_RETRIES,
     log_level: LogLevelOption = "info",
     output: OutputOption = "pretty",
     nocolor: NoColorOption = False,
