@@ -14,6 +14,7 @@ from gosmee_trio.keyfile import (
     KeyPair,
     generate_keypair,
     load_key_file,
+    readable_by_others,
     write_key_file,
 )
 
@@ -183,3 +184,12 @@ def test_load_key_file_never_echoes_the_private_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_key_file(path)
     assert GOOD["private_key"][:20] not in str(caught.value)
+
+
+def test_readable_by_others_spots_a_shared_private_key(tmp_path: Path) -> None:
+    path = tmp_path / "k.json"
+    write_key_file(path, generate_keypair())
+    assert not readable_by_others(path)
+    path.chmod(0o644)
+    assert readable_by_others(path)
+    assert not readable_by_others(tmp_path / "missing.json")

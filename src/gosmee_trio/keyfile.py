@@ -73,6 +73,14 @@ def write_key_file(path: Path, pair: KeyPair, *, force: bool = False) -> None:
         raise ConfigError(f"cannot write key file {str(path)!r}: {exc}") from exc
 
 
+def readable_by_others(path: Path) -> bool:
+    """Whether group or others may read ``path`` (a private key should be 0600)."""
+    try:
+        return bool(path.stat().st_mode & 0o077)
+    except OSError:
+        return False
+
+
 def load_key_file(path: Path) -> KeyPair:
     """Read the keypair that ``write_key_file`` (or upstream ``keygen``) wrote.
 

@@ -27,7 +27,7 @@ from gosmee_trio.client.naming import safe_event_type
 from gosmee_trio.client.records import Records, check_save_dir, event_fields
 from gosmee_trio.config import ClientConfig
 from gosmee_trio.errors import HookError
-from gosmee_trio.keyfile import load_key_file
+from gosmee_trio.keyfile import load_key_file, readable_by_others
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,11 @@ class Client:
         self._private_key = load_key_file(key_file).private if key_file else None
         if key_file is not None:
             log.info("protected channel: events are decrypted with this client's key")
+            if readable_by_others(key_file):
+                log.warning(
+                    "key file %s can be read by other users; chmod 600 it",
+                    key_file,
+                )
         try:
             async with self._http_clients() as (stream_http, target_http):
                 await self._run_pipeline(
