@@ -350,9 +350,13 @@ def _smuggling(order: str) -> bytes:
     return request_bytes(b"POST", b"/" + CHANNEL, [(b"Host", b"x"), *framing], body)
 
 
+# Not strict: the hot path now refuses such a request with 400 and closes, but
+# whether hypercorn has already read the smuggled bytes as a pipelined request by
+# then depends on timing, so this passes on some runs and fails on others.
 @pytest.mark.xfail(
-    strict=True,
-    reason="fault: a request with both Content-Length and Transfer-Encoding is taken "
+    strict=False,
+    reason="fault (partly fixed, timing-dependent): a request with both "
+    "Content-Length and Transfer-Encoding is taken "
     "by its chunked framing and the connection kept open, so the bytes past the "
     "empty chunk are served as a second request (RFC 9112 §6.1: MUST close)",
 )
