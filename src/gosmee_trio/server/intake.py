@@ -26,7 +26,7 @@ from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope
 from gosmee_trio import __version__
 from gosmee_trio.config import is_valid_channel
 from gosmee_trio.events import RelayEvent
-from gosmee_trio.server.allowlist import client_ip
+from gosmee_trio.server.allowlist import IPAddress, client_ip
 from gosmee_trio.server.body import ClientGone, Rejection, read_body
 from gosmee_trio.server.responses import send_json, send_text
 from gosmee_trio.server.signatures import verify_signature
@@ -63,8 +63,13 @@ class Intake:
         path = scope["path"]
         # Named in rejection logs even when the request is refused before routing.
         channel = path.removeprefix("/replay/").lstrip("/")[:64]
+        # Resolved once: checked against the allowlist and named in every log line.
+        peer = _peer(scope)
+        trust = self._state.config.trust_proxy
+        found = client_ip(peer, list(scope["headers"]), trust_proxy=trust)
+        ip = str(found) if found is not None else (peer or "")
         try:
-            ip = self._check_ip(scope)
+            self._check_ip(found)
             if path.startswith("/replay/"):
                 channel = _channel_of(path[len("/replay/") :])
                 await self._replay(scope, receive, send, channel, request_id)
@@ -73,7 +78,7 @@ class Intake:
                 await self._webhook(scope, receive, send, channel, request_id, ip)
         except Rejection as rejection:
             self._metrics.count_rejected(rejection.reason)
-            self._log_rejection(rejection, scope, channel, request_id)
+            self._log_rejection(rejection, scope, channel, request_id, ip)
             await send_text(send, rejection)
         except ClientGone:
             self._metrics.count_rejected("disconnected")
@@ -206,18 +211,13 @@ class Intake:
         if not valid:
             raise Rejection(401, "invalid signature", size=size, reason="signature")
 
-    def _check_ip(self, scope: HTTPScope) -> str:
-        config = self._state.config
-        ip = client_ip(
-            _peer(scope), list(scope["headers"]), trust_proxy=config.trust_proxy
-        )
+    def _check_ip(self, ip: IPAddress | None) -> None:
         allow = self._state.allowlist
         if allow.enabled:
             if ip is None:
                 raise Rejection(400, "Failed to determine client IP", reason="ip")
             if not allow.allows(ip):
                 raise Rejection(403, f"IP address {ip} not allowed", reason="ip")
-        return str(ip) if ip is not None else (_peer(scope) or "")
 
     def _check_token(self, raw_headers: Headers) -> None:
         if not self._token_digest:
@@ -243,19 +243,21 @@ class Intake:
         return f"{self._host}/{suffix}-{next(self._counter):06d}"
 
     def _log_rejection(
-        self, rejection: Rejection, scope: HTTPScope, channel: str, request_id: str
+        self,
+        rejection: Rejection,
+        scope: HTTPScope,
+        channel: str,
+        request_id: str,
+        ip: str,
     ) -> None:
         if rejection.status not in (400, 401, 403, 408, 413):
             return
-        peer = _peer(scope)
-        trust = self._state.config.trust_proxy
-        ip = client_ip(peer, list(scope["headers"]), trust_proxy=trust)
         log.warning(
             "request rejected: %s",
             rejection.message,
             extra={
                 "http_status": rejection.status,
-                "client_ip": str(ip) if ip is not None else (peer or ""),
+                "client_ip": ip,
                 "channel": channel,
                 "request_id": request_id,
                 "body_bytes": rejection.size,
