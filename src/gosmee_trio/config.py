@@ -25,6 +25,8 @@ DEFAULT_SHUTDOWN_GRACE = 10.0
 DEFAULT_LOCAL_DEBUG_URL = "http://localhost:8080"
 # Per-request deadline for delivery to the target, as upstream.
 DEFAULT_TARGET_TIMEOUT = 5.0
+# Entries kept per channel stream in Redis mode (approximate trimming), as upstream.
+DEFAULT_REDIS_STREAM_MAXLEN = 10_000
 DEFAULT_TARGET_RETRIES = 5
 
 CHANNEL_PATTERN = re.compile(r"[A-Za-z0-9_-]{12,64}")
@@ -66,6 +68,8 @@ class ServerConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     encrypted_channels_file: Path | None = None
+    redis_url: str = ""
+    redis_stream_maxlen: int = DEFAULT_REDIS_STREAM_MAXLEN
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -89,6 +93,14 @@ class ServerConfig:
                 raise ConfigError(
                     f"{flag} must name a readable file, got {str(path)!r}"
                 )
+
+        if self.redis_url:
+            _check_redis_url(self.redis_url)
+        if self.redis_stream_maxlen < 0:
+            raise ConfigError(
+                "--redis-stream-maxlen must be 0 (no trimming) or a positive number "
+                f"of entries, got {self.redis_stream_maxlen!r}"
+            )
 
     def effective_public_url(self, bound_port: int | None = None) -> str:
         """``--public-url`` or ``http://<address>:<port>`` (the bound port if 0)."""
@@ -187,3 +199,11 @@ class ClientConfig:
     @property
     def watchdog_timeout(self) -> float:
         return self.keepalive_interval * WATCHDOG_FACTOR
+
+
+def _check_redis_url(url: str) -> None:
+    scheme = urlsplit(url).scheme
+    if scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(
+            f"--redis-url must start with redis://, rediss:// or unix://, got {url!r}"
+        )

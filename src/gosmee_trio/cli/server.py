@@ -25,7 +25,12 @@ from gosmee_trio.cli.common import (
     setup_logging,
     split_commas,
 )
-from gosmee_trio.config import DEFAULT_KEEPALIVE, DEFAULT_MAX_BODY_SIZE, ServerConfig
+from gosmee_trio.config import (
+    DEFAULT_KEEPALIVE,
+    DEFAULT_MAX_BODY_SIZE,
+    DEFAULT_REDIS_STREAM_MAXLEN,
+    ServerConfig,
+)
 from gosmee_trio.server.serve import Server
 
 
@@ -81,6 +86,13 @@ async def server(
             name="--encrypted-channels-file", env_var="GOSMEE_ENCRYPTED_CHANNELS_FILE"
         ),
     ] = None,
+    redis_url: Annotated[
+        str, Parameter(name="--redis-url", env_var="GOSMEE_REDIS_URL")
+    ] = "",
+    redis_stream_maxlen: Annotated[
+        int,
+        Parameter(name="--redis-stream-maxlen", env_var="GOSMEE_REDIS_STREAM_MAXLEN"),
+    ] = DEFAULT_REDIS_STREAM_MAXLEN,
     log_level: LogLevelOption = "info",
     output: OutputOption = "pretty",
     nocolor: NoColorOption = False,
@@ -107,6 +119,11 @@ async def server(
         tls_key: Private key (PEM) for --tls-cert.
         encrypted_channels_file: JSON file of protected channels and the public
             keys allowed to read each; their events are sealed per subscriber.
+        redis_url: Redis to keep events in (redis://, rediss:// or unix://), so
+            several replicas share channels and streams survive restarts; empty:
+            in memory, one process.
+        redis_stream_maxlen: Entries kept per channel in Redis (approximate
+            trimming); 0 keeps everything.
         log_level: debug, info, warn or error.
         output: Log format: pretty or json.
         nocolor: No colour in log output (also when NO_COLOR is set).
@@ -137,6 +154,8 @@ async def server(
         tls_cert=tls_cert,
         tls_key=tls_key,
         encrypted_channels_file=encrypted_channels_file,
+        redis_url=redis_url,
+        redis_stream_maxlen=redis_stream_maxlen,
     )
     relay = checked(Server, config=config)
     failure: BaseException | None = None
