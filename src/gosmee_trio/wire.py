@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from gosmee_trio.events import (
@@ -92,6 +93,37 @@ def build_message(
     return head + base64.b64encode(body) + tail
 
 
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One webhook's relay message in pieces, and what logs say about it."""
+
+    pieces: list[bytes]
+    delivery_id: str
+    event_type: str
+    body_size: int
+
+
+def build_message_pieces(
+    raw_headers: Iterable[tuple[bytes, bytes]],
+    query_string: bytes,
+    body_chunks: list[bytes],
+    timestamp_ms: int,
+) -> Message:
+    """The relay message for one webhook, as pieces to join; empties ``body_chunks``
+    while it encodes them, so a large body is never held in full both raw and
+    encoded."""
+    headers = relay_headers(raw_headers)
+    head, tail = _message_halves(headers, parse_query(query_string), timestamp_ms)
+    size = sum(len(chunk) for chunk in body_chunks)
+    pieces = [head, *encode_base64_chunks(body_chunks), tail]
+    return Message(
+        pieces=pieces,
+        delivery_id=first_header(headers, DELIVERY_ID_HEADERS),
+        event_type=first_header(headers, EVENT_TYPE_HEADERS),
+        body_size=size,
+    )
+
+
 def build_event(
     channel: str,
     stream_id: StreamId,
@@ -105,20 +137,19 @@ def build_event(
     ``body_chunks`` is emptied while it is encoded, so that a large body is never
     held in full both raw and encoded.
     """
-    headers = relay_headers(raw_headers)
-    head, tail = _message_halves(headers, parse_query(query_string), timestamp_ms)
-    size = sum(len(chunk) for chunk in body_chunks)
+    message = build_message_pieces(raw_headers, query_string, body_chunks, timestamp_ms)
     # The message is JSON, which never holds a raw line break, so it is exactly one
     # ``data:`` line.
-    prefix = b"id: " + format_stream_id(stream_id).encode() + b"\ndata: " + head
-    frame = b"".join((prefix, *encode_base64_chunks(body_chunks), tail, b"\n\n"))
+    prefix = b"id: " + format_stream_id(stream_id).encode() + b"\ndata: "
+    frame = b"".join((prefix, *message.pieces, b"\n\n"))
+    message.pieces.clear()
     return RelayEvent(
         channel=channel,
         stream_id=stream_id,
         timestamp_ms=timestamp_ms,
-        delivery_id=first_header(headers, DELIVERY_ID_HEADERS),
-        event_type=first_header(headers, EVENT_TYPE_HEADERS),
-        body_size=size,
+        delivery_id=message.delivery_id,
+        event_type=message.event_type,
+        body_size=message.body_size,
         frame=frame,
     )
 

@@ -31,6 +31,7 @@ from gosmee_trio.config import (
     DEFAULT_REDIS_STREAM_MAXLEN,
     ServerConfig,
 )
+from gosmee_trio.server.brokerapi import BrokerUnavailable
 from gosmee_trio.server.serve import Server
 
 
@@ -163,6 +164,8 @@ async def server(
         await _serve_until_signals(relay)
     except* OSError as group:
         failure = first_leaf(group)
+    except* BrokerUnavailable as group:
+        fail(str(first_leaf(group)))
     if failure is not None:
         fail(f"cannot listen on {address}:{port}: {failure}")
 

@@ -54,8 +54,27 @@ def _add_probe_routes(app: QuartTrio, state: ServerState) -> None:
             {"Content-Type": "application/json", "X-Gosmee-Version": __version__},
         )
 
-    for path in ("/version", "/health", "/livez"):
+    async def health() -> Response:
+        # Ready to relay? In Redis mode that needs Redis; /livez says only that the
+        # process answers, so a supervisor does not restart it while Redis is away.
+        fields: dict[str, str] = {"version": __version__}
+        status = 200
+        if state.config.redis_url:
+            problem = state.broker.problem
+            fields["redis"] = "down" if problem else "up"
+            if problem:
+                fields["error"] = problem
+                status = 503
+        body = json.dumps(fields, separators=(",", ":")) + "\n"
+        return Response(
+            body,
+            status,
+            {"Content-Type": "application/json", "X-Gosmee-Version": __version__},
+        )
+
+    for path in ("/version", "/livez"):
         app.add_url_rule(path, path, version, methods=["GET"])
+    app.add_url_rule("/health", "/health", health, methods=["GET"])
 
     @app.get("/favicon.ico")
     async def favicon() -> Response:

@@ -11,12 +11,10 @@ starts out lagging at its ``Last-Event-ID``.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import trio
 
@@ -26,9 +24,12 @@ from gosmee_trio.events import (
     StreamIdGenerator,
     format_stream_id,
 )
+from gosmee_trio.server.brokerapi import BrokerStatistics, gap_frame
 from gosmee_trio.server.history import ChannelHistory
 from gosmee_trio.server.subscriber import Subscriber
-from gosmee_trio.sse import encode_event
+from gosmee_trio.wire import build_event
+
+__all__ = ["Broker", "BrokerStatistics"]
 
 log = logging.getLogger(__name__)
 
@@ -49,20 +50,6 @@ HISTORY_TOTAL_BYTES = 256 * 1024 * 1024
 HISTORY_TTL = 3600.0
 # How often publishing sweeps out idle channels; the sweep is O(channels).
 SWEEP_INTERVAL = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerStatistics:
-    """A snapshot of the broker's counters."""
-
-    channels: int
-    subscribers: dict[str, int]
-    lagging: int
-    lag_events: int
-    gaps: int
-    published: int
-    delivered: int
-    history_bytes: int
 
 
 class Broker:
@@ -95,6 +82,43 @@ class Broker:
         self._delivered = 0
         self._lag_events = 0
         self._gaps = 0
+
+    @property
+    def problem(self) -> str:
+        return ""
+
+    async def run(self, *, task_status: trio.TaskStatus[None]) -> None:
+        """Nothing to connect to: reports started at once."""
+        task_status.started()
+
+    async def publish_webhook(
+        self,
+        channel: str,
+        raw_headers: list[tuple[bytes, bytes]],
+        query_string: bytes,
+        body_chunks: list[bytes],
+        timestamp_ms: int,
+    ) -> RelayEvent:
+        """Build the event for one webhook and publish it; empties ``body_chunks``."""
+        event = build_event(
+            channel,
+            self.next_stream_id(),
+            raw_headers,
+            query_string,
+            body_chunks,
+            timestamp_ms,
+        )
+        self.publish(event)
+        return event
+
+    @asynccontextmanager
+    async def open_stream(
+        self, channel: str, cursor: StreamId | None
+    ) -> AsyncIterator[Subscriber]:
+        """``subscribe`` from ``cursor``, or from now on when it is None."""
+        start = self.tail(channel) if cursor is None else cursor
+        with self.subscribe(channel, start) as subscriber:
+            yield subscriber
 
     def next_stream_id(self) -> StreamId:
         return self._ids.next()
@@ -216,14 +240,7 @@ class Broker:
                 "queue_depth": subscriber.queue_depth,
             },
         )
-        data = {
-            "error": "missed_history",
-            "requested_id": format_stream_id(subscriber.cursor),
-            "oldest_id": format_stream_id(oldest) if oldest else "",
-        }
-        return encode_event(
-            json.dumps(data, separators=(",", ":")).encode(), event="gosmee-gap"
-        )
+        return gap_frame(subscriber.cursor, oldest)
 
     def _sweep_if_due(self) -> None:
         now = time.monotonic()

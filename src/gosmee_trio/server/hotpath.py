@@ -9,6 +9,7 @@ work itself. Every other route stays in the Quart app this wraps.
 from __future__ import annotations
 
 import logging
+from contextlib import AsyncExitStack
 from typing import cast
 from urllib.parse import parse_qs
 
@@ -21,11 +22,11 @@ from gosmee_trio.config import is_valid_channel
 from gosmee_trio.errors import StreamIdError
 from gosmee_trio.events import StreamId, format_stream_id, parse_stream_id
 from gosmee_trio.server.body import Rejection
+from gosmee_trio.server.brokerapi import BrokerUnavailable, EventStream, Item
 from gosmee_trio.server.intake import Intake
 from gosmee_trio.server.responses import send_text
 from gosmee_trio.server.sealing import seal_frames
 from gosmee_trio.server.state import ServerState
-from gosmee_trio.server.subscriber import Item, Subscriber
 from gosmee_trio.smee import PING_FRAME
 from gosmee_trio.sse import KEEPALIVE_FRAME, encode_event
 
@@ -99,7 +100,7 @@ class HotPath:
             return await send_text(send, Rejection(404, "404 page not found"))
         broker = self._state.broker
         try:
-            cursor = _resume_cursor(scope) or broker.tail(channel)
+            cursor = _resume_cursor(scope)
         except StreamIdError:
             return await send_text(send, Rejection(400, "invalid Last-Event-ID"))
         recipient: PublicKey | None = None
@@ -114,7 +115,16 @@ class HotPath:
         if broker.closed:
             return await send_text(send, Rejection(503, "server is shutting down"))
 
-        with broker.subscribe(channel, cursor) as subscriber:
+        async with AsyncExitStack() as stack:
+            try:
+                subscriber = await stack.enter_async_context(
+                    broker.open_stream(channel, cursor)
+                )
+            except BrokerUnavailable as exc:
+                log.error("%s", exc, extra={"channel": channel})
+                return await send_text(send, Rejection(500, str(exc)))
+            except trio.ClosedResourceError:
+                return await send_text(send, Rejection(503, "server is shutting down"))
             await send(
                 {
                     "type": "http.response.start",
@@ -134,14 +144,14 @@ class HotPath:
 
     async def _pump(
         self,
-        subscriber: Subscriber,
+        subscriber: EventStream,
         send: ASGISendCallable,
         recipient: PublicKey | None,
         smee: bool,
     ) -> None:
         keepalive = self._state.config.keepalive_interval
         metrics = self._state.metrics
-        opening = _opening_frames(subscriber.cursor, smee)
+        opening = _opening_frames(subscriber.start, smee)
         await _send_body(send, opening)
         metrics.stream_bytes_sent += len(opening)
         while True:

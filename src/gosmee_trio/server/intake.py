@@ -25,13 +25,12 @@ from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope
 
 from gosmee_trio import __version__
 from gosmee_trio.config import is_valid_channel
-from gosmee_trio.events import RelayEvent
 from gosmee_trio.server.allowlist import IPAddress, client_ip
 from gosmee_trio.server.body import ClientGone, Rejection, read_body
+from gosmee_trio.server.brokerapi import BrokerUnavailable, Published
 from gosmee_trio.server.responses import send_json, send_text
 from gosmee_trio.server.signatures import verify_signature
 from gosmee_trio.server.state import ServerState
-from gosmee_trio.wire import build_event
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +98,7 @@ class Intake:
         if config.webhook_secrets:
             await self._check_signature(list(scope["headers"]), chunks)
         raw_headers = list(scope["headers"])
-        event = self._publish(
+        event = await self._publish(
             channel, raw_headers, scope["query_string"], chunks, received=received
         )
         log.info(
@@ -152,7 +151,7 @@ class Intake:
             if name.lower() not in (b"authorization", b"content-type")
         ]
         headers.append((b"content-type", b"application/json"))
-        event = self._publish(
+        event = await self._publish(
             channel,
             headers,
             scope["query_string"],
@@ -177,7 +176,7 @@ class Intake:
         }
         await send_json(send, 202, reply, version=False)
 
-    def _publish(
+    async def _publish(
         self,
         channel: str,
         headers: Headers,
@@ -186,13 +185,16 @@ class Intake:
         *,
         received: float,
         replay: bool = False,
-    ) -> RelayEvent:
+    ) -> Published:
         broker = self._state.broker
         timestamp_ms = time.time_ns() // 1_000_000
-        event = build_event(
-            channel, broker.next_stream_id(), headers, query, chunks, timestamp_ms
-        )
-        broker.publish(event)
+        try:
+            event = await broker.publish_webhook(
+                channel, list(headers), query, chunks, timestamp_ms
+            )
+        except BrokerUnavailable as exc:
+            log.error("%s", exc, extra={"channel": channel})
+            raise Rejection(500, str(exc), reason="store") from None
         latency = time.perf_counter() - received
         self._metrics.count_published(event.body_size, latency, replay=replay)
         return event

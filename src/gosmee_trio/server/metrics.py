@@ -28,7 +28,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 
 from gosmee_trio import __version__
-from gosmee_trio.server.broker import Broker
+from gosmee_trio.server.brokerapi import EventBroker
 
 # Why intake refused a POST; ``Rejection.reason`` names one of these. All are created
 # up front so that every series exists (at 0) from the first scrape.
@@ -40,6 +40,7 @@ REJECTION_REASONS = (
     "timeout",  # body not received within BODY_TIMEOUT
     "signature",  # no valid signature for --webhook-secret
     "disconnected",  # the sender hung up before its body arrived
+    "store",  # Redis could not store the event (500)
     "other",
 )
 # Publishing is CPU work in this process: tens of microseconds for a small webhook,
@@ -67,7 +68,7 @@ class ServerMetrics(Collector):
         broker: read at scrape time for subscriber, lag and history figures.
     """
 
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: EventBroker) -> None:
         # Added to once per write to a stream, so once per subscriber per event: a
         # plain int costs a tenth of a Counter increment (which takes a lock), and
         # every stream runs in the event loop's one thread. Exported by collect().
@@ -135,7 +136,7 @@ class BrokerCollector(Collector):
     and too much once per event.
     """
 
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: EventBroker) -> None:
         self._broker = broker
 
     def collect(self) -> Iterator[Metric]:

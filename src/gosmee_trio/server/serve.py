@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from functools import partial
 from urllib.parse import urlsplit
 
 import trio
@@ -14,7 +13,9 @@ from hypercorn.trio import serve as hypercorn_serve
 from gosmee_trio.config import ServerConfig
 from gosmee_trio.server.app import create_app
 from gosmee_trio.server.broker import Broker
+from gosmee_trio.server.brokerapi import EventBroker
 from gosmee_trio.server.hotpath import HotPath
+from gosmee_trio.server.redis_broker import RedisBroker
 from gosmee_trio.server.state import ServerState
 from gosmee_trio.server.tcp import install as install_stall_safe_tcp
 
@@ -29,11 +30,12 @@ GRACEFUL_TIMEOUT = 3.0
 
 
 class Server:
-    """The relay server: a Quart-Trio app under hypercorn with an in-memory broker."""
+    """The relay server: a Quart-Trio app under hypercorn, with the in-memory broker
+    or, given ``--redis-url``, the Redis one."""
 
-    def __init__(self, config: ServerConfig, broker: Broker | None = None) -> None:
+    def __init__(self, config: ServerConfig, broker: EventBroker | None = None) -> None:
         self.config = config
-        self.broker = broker or Broker()
+        self.broker = broker or _broker_for(config)
         self.state = ServerState(config, self.broker)
         self.app = HotPath(create_app(self.state), self.state)
 
@@ -51,7 +53,8 @@ class Server:
         stop, let ``shutdown_trigger`` return: open SSE streams are ended, then
         hypercorn gives in-flight requests ``GRACEFUL_TIMEOUT`` seconds.
 
-        Errors: an address that cannot be bound raises ``OSError``.
+        Errors: an address that cannot be bound raises ``OSError``; a Redis that
+        does not answer at start-up raises ``BrokerUnavailable``.
         """
         hypercorn_config = self._hypercorn_config()
         install_stall_safe_tcp()
@@ -65,14 +68,20 @@ class Server:
             self.broker.close()
 
         async with trio.open_nursery() as nursery:
-            binds: list[str] = await nursery.start(
-                partial(
-                    hypercorn_serve,
+            # The broker connects first: no request is taken before it can serve.
+            await nursery.start(self.broker.run)
+
+            async def serve(task_status: trio.TaskStatus[list[str]]) -> None:
+                await hypercorn_serve(
                     self.app,
                     hypercorn_config,
                     shutdown_trigger=trigger,
+                    task_status=task_status,
                 )
-            )
+                # Hypercorn is done: stop the broker's background work too.
+                nursery.cancel_scope.cancel()
+
+            binds: list[str] = await nursery.start(serve)
             bound = binds[0]
             port = urlsplit(bound).port
             self.state.public_url = self.config.effective_public_url(port)
@@ -96,3 +105,9 @@ class Server:
             config.keyfile = str(self.config.tls_key)
         config.errorlog = logging.getLogger("hypercorn.error")
         return config
+
+
+def _broker_for(config: ServerConfig) -> EventBroker:
+    if config.redis_url:
+        return RedisBroker(config.redis_url, config.redis_stream_maxlen)
+    return Broker()

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from gosmee_trio.config import ServerConfig
 from gosmee_trio.server.allowlist import AllowList
-from gosmee_trio.server.broker import Broker
+from gosmee_trio.server.brokerapi import EventBroker
 from gosmee_trio.server.metrics import ServerMetrics
 from gosmee_trio.server.protected import ProtectedChannels
 
@@ -16,7 +16,7 @@ class ServerState:
     """Settings, the broker, metrics and the public URL people see (once bound)."""
 
     config: ServerConfig
-    broker: Broker
+    broker: EventBroker
     public_url: str = field(default="")
     allowlist: AllowList = field(init=False)
     protected: ProtectedChannels = field(init=False)

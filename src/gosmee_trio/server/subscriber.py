@@ -8,15 +8,13 @@ from typing import TYPE_CHECKING
 import trio
 
 from gosmee_trio.events import RelayEvent, StreamId
+from gosmee_trio.server.brokerapi import Item
 from gosmee_trio.server.history import ChannelHistory
 
 if TYPE_CHECKING:
     from gosmee_trio.server.broker import Broker
 
-
-# What a subscriber hands its stream: an event, or a frame made for this stream
-# alone (a gap notice).
-Item = RelayEvent | bytes
+__all__ = ["Item", "Subscriber"]
 
 
 def _size(item: Item) -> int:
@@ -40,7 +38,7 @@ class Subscriber:
             broker.subscriber_buffer
         )
         self._pending: deque[Item] = deque()
-        self.cursor = cursor
+        self.start = self.cursor = cursor
         # Start lagging so that the first read catches up from history: that is how
         # Last-Event-ID resume and "nothing published after subscribe is missed" work.
         self.lagging = True

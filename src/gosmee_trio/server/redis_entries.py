@@ -1,0 +1,84 @@
+"""Redis Streams entries and keys as upstream gosmee lays them out; pure."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from coredis.exceptions import RedisError
+
+from gosmee_trio.events import RelayEvent, parse_stream_id
+from gosmee_trio.sse import encode_event
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIX = b"gosmee:stream:"
+# Errors that mean "cannot talk to Redis" rather than a bug of ours.
+REDIS_ERRORS = (RedisError, OSError, TimeoutError)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What publishing reports about an event written to Redis."""
+
+    stream_id_text: str
+    delivery_id: str
+    event_type: str
+    body_size: int
+
+
+def stream_key(channel: str) -> bytes:
+    return KEY_PREFIX + channel.encode()
+
+
+def channel_of(key: bytes | str) -> str:
+    raw = key if isinstance(key, bytes) else key.encode()
+    return raw.removeprefix(KEY_PREFIX).decode()
+
+
+def text_of(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = f"{parts.username}:***@" if parts.username else "***@"
+    return urlunsplit(parts._replace(netloc=user + host))
+
+
+def event_of(
+    channel: str, raw_id: bytes | str, fields: Mapping[bytes | str, bytes | str]
+) -> RelayEvent | None:
+    """The event for one stream entry; None (logged) for an entry without a
+    ``payload`` field, which neither we nor upstream ever write."""
+    sid_text = text_of(raw_id)
+    payload = fields.get(b"payload", fields.get("payload"))
+    if payload is None:
+        log.warning(
+            "skipping a Redis stream entry without a payload field",
+            extra={"channel": channel, "stream_id": sid_text},
+        )
+        return None
+    if isinstance(payload, str):
+        payload = payload.encode()
+    if b"\n" in payload or b"\r" in payload:
+        frame = encode_event(payload, event_id=sid_text)
+    else:
+        # The usual case: a relay message is one line of JSON.
+        frame = b"id: " + sid_text.encode() + b"\ndata: " + payload + b"\n\n"
+    sid = parse_stream_id(sid_text)
+    return RelayEvent(
+        channel=channel,
+        stream_id=sid,
+        timestamp_ms=sid[0],
+        delivery_id="",
+        event_type="",
+        body_size=len(payload),
+        frame=frame,
+    )

@@ -1,0 +1,109 @@
+"""The one reader task per process in Redis mode.
+
+It keeps a single blocking ``XREAD`` open over the streams of every channel that has
+a subscriber on this process, and hands each new entry to those subscribers' queues.
+When a channel gains its first subscriber, the XREAD in flight is cancelled and
+issued again with the new set (coredis drops the interrupted connection and the pool
+opens another). So a process holds one blocking connection to Redis however many
+streams it serves, plus the pooled ones for publishing and catch-up.
+
+When Redis fails, the open streams end (clients resume with their last id), the
+failure is reported through ``RedisBroker.problem`` for ``/health``, and the reader
+pings Redis with growing pauses until it answers again.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import coredis
+import trio
+
+from gosmee_trio.events import format_stream_id, parse_stream_id
+from gosmee_trio.server.redis_entries import (
+    REDIS_ERRORS,
+    channel_of,
+    event_of,
+    stream_key,
+    text_of,
+)
+
+if TYPE_CHECKING:
+    from gosmee_trio.server.redis_broker import RedisBroker
+
+log = logging.getLogger(__name__)
+
+# Entries per stream per XREAD, as upstream.
+READ_COUNT = 100
+# How long one XREAD blocks before it is issued again (ms), as upstream.
+READ_BLOCK_MS = 30_000
+# Pauses between attempts to reach Redis again after it failed (seconds).
+RETRY_FIRST = 0.25
+RETRY_MAX = 2.0
+
+
+async def read_forever(broker: RedisBroker, client: coredis.Redis[bytes]) -> None:
+    """Fan entries out to local subscribers until cancelled."""
+    while True:
+        if not broker.channels:
+            await broker.changed.wait()
+        broker.changed = trio.Event()
+        streams = {
+            stream_key(name): format_stream_id(reader.cursor).encode()
+            for name, reader in broker.channels.items()
+        }
+        if not streams:
+            continue
+        reply = None
+        with trio.CancelScope() as scope:
+            broker.read_scope = scope
+            try:
+                reply = await client.xread(
+                    streams, count=READ_COUNT, block=READ_BLOCK_MS
+                )
+            except REDIS_ERRORS as exc:
+                broker.read_scope = None
+                await _recover(broker, client, exc)
+                continue
+        broker.read_scope = None
+        if scope.cancelled_caught or not reply:
+            continue
+        for key, entries in reply.items():
+            name = channel_of(key)
+            reader = broker.channels.get(name)
+            if reader is None:
+                continue  # its last subscriber left while the read was in flight
+            for entry in entries:
+                raw_id = entry.identifier
+                sid = parse_stream_id(text_of(raw_id))
+                if sid <= reader.cursor:
+                    continue
+                reader.cursor = sid
+                event = event_of(name, raw_id, entry.field_values)
+                if event is None:
+                    continue
+                for subscriber in reader.subscribers:
+                    subscriber.offer(event)
+
+
+async def _recover(
+    broker: RedisBroker, client: coredis.Redis[bytes], error: BaseException
+) -> None:
+    broker.set_problem(f"redis unavailable: {error}")
+    log.error(
+        "lost Redis: %s; open streams end and clients will resume once it is back",
+        error,
+    )
+    broker.end_all_streams()
+    pause = RETRY_FIRST
+    while True:
+        await trio.sleep(pause)  # back-off between attempts, not synchronisation
+        try:
+            await client.ping()
+        except REDIS_ERRORS:
+            pause = min(pause * 2, RETRY_MAX)
+            continue
+        break
+    broker.set_problem("")
+    log.info("Redis is reachable again")
