@@ -15,6 +15,9 @@ from gosmee_trio.server.broker import Broker
 from gosmee_trio.server.serve import Server
 from tests.helpers import RecordingTarget
 
+# The real redis-server fixtures (redis_server, redis_relay).
+pytest_plugins = ["tests.redis_server"]
+
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 

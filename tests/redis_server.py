@@ -1,0 +1,136 @@
+"""A real redis-server for tests: started on a free loopback port, killed after."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import coredis
+import pytest
+import trio
+
+from gosmee_trio.config import ServerConfig
+from gosmee_trio.server.serve import Server
+from tests.helpers import free_port
+
+
+@dataclass
+class RedisServer:
+    """One redis-server process; ``restart`` keeps its port and (with AOF) data."""
+
+    folder: Path
+    port: int = field(default_factory=free_port)
+    extra: tuple[str, ...] = ()
+    process: trio.Process | None = None
+    _nursery: trio.Nursery | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+        command = [
+            _binary(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.folder),
+            "--save",
+            "",
+            # Every write on disk before it is acknowledged, so a restart keeps all.
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            *self.extra,
+        ]
+        self.process = await nursery.start(
+            partial(
+                trio.run_process,
+                command,
+                check=False,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        await self._wait_ready()
+
+    async def stop(self) -> None:
+        """SIGTERM and wait: Redis flushes and exits; clients see the port close."""
+        assert self.process is not None
+        self.process.terminate()
+        with trio.fail_after(10):
+            await self.process.wait()
+        self.process = None
+
+    async def restart(self) -> None:
+        await self.stop()
+        assert self._nursery is not None
+        await self.start(self._nursery)
+
+    @asynccontextmanager
+    async def client(self) -> AsyncIterator[coredis.Redis[bytes]]:
+        redis: coredis.Redis[bytes] = coredis.Redis(
+            host="127.0.0.1", port=self.port, decode_responses=False
+        )
+        async with redis:
+            yield redis
+
+    async def connection_count(self) -> int:
+        """Clients connected now, not counting the connection that asks."""
+        async with self.client() as redis:
+            return len(await redis.client_list()) - 1
+
+    async def _wait_ready(self) -> None:
+        with trio.fail_after(10):
+            while True:
+                try:
+                    stream = await trio.open_tcp_stream("127.0.0.1", self.port)
+                except OSError:
+                    # Polling a port that is not open yet: no event to wait on.
+                    await trio.sleep(0.02)
+                    continue
+                await stream.send_all(b"PING\r\n")
+                reply = await stream.receive_some(64)
+                await stream.aclose()
+                if reply.startswith(b"+PONG"):
+                    return
+
+
+def _binary() -> str:
+    found = shutil.which("redis-server")
+    if found is None:
+        pytest.skip("redis-server is not installed (CI installs it)")
+    return found
+
+
+@pytest.fixture
+async def redis_server(nursery: trio.Nursery, tmp_path: Path) -> RedisServer:
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    server = RedisServer(folder)
+    await server.start(nursery)
+    return server
+
+
+@pytest.fixture
+async def redis_relay(nursery: trio.Nursery, redis_server: RedisServer) -> Server:
+    """A real server in Redis mode on an ephemeral loopback port."""
+    relay = Server(
+        ServerConfig(
+            address="127.0.0.1",
+            port=0,
+            keepalive_interval=0.5,
+            redis_url=redis_server.url,
+        )
+    )
+    await nursery.start(relay.run)
+    return relay
