@@ -15,6 +15,7 @@ import pytest
 import trio
 
 from gosmee_trio.config import ServerConfig
+from gosmee_trio.server.broker import Broker
 from gosmee_trio.server.serve import Server
 from tests.helpers import free_port
 
@@ -131,6 +132,29 @@ async def redis_relay(nursery: trio.Nursery, redis_server: RedisServer) -> Serve
             keepalive_interval=0.5,
             redis_url=redis_server.url,
         )
+    )
+    await nursery.start(relay.run)
+    return relay
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def server_in_each_mode(
+    request: pytest.FixtureRequest, nursery: trio.Nursery, tmp_path: Path
+) -> Server:
+    """The ``server`` fixture's server, once with each broker (for wire tests that
+    must hold in both modes)."""
+    redis_url = ""
+    if request.param == "redis":
+        folder = tmp_path / "redis"
+        folder.mkdir()
+        redis = RedisServer(folder)
+        await redis.start(nursery)
+        redis_url = redis.url
+    relay = Server(
+        ServerConfig(
+            address="127.0.0.1", port=0, keepalive_interval=0.5, redis_url=redis_url
+        ),
+        None if redis_url else Broker(history_events=50),
     )
     await nursery.start(relay.run)
     return relay

@@ -16,7 +16,15 @@ import trio
 
 from gosmee_trio.client.daemon import Client
 from gosmee_trio.config import ClientConfig
+from gosmee_trio.server.serve import Server
 from tests.helpers import Received, RecordingTarget
+
+
+@pytest.fixture
+def server(server_in_each_mode: Server) -> Server:
+    """Every test here runs against the in-memory broker and against Redis."""
+    return server_in_each_mode
+
 
 CHANNEL = "e2e-channel-0001"
 SECRET = b"it's a secret to everybody"

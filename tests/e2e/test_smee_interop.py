@@ -25,6 +25,7 @@ import httpx
 import pytest
 import trio
 
+from gosmee_trio.server.serve import Server
 from tests.e2e.processes import start_process, stop_process
 from tests.e2e.smee_cases import (
     FORBIDDEN_HEADERS,
@@ -39,6 +40,13 @@ from tests.e2e.smee_cases import (
 )
 from tests.e2e.test_relay import start_client
 from tests.helpers import Received, RecordingTarget
+
+
+@pytest.fixture
+def server(server_in_each_mode: Server) -> Server:
+    """Every test here runs against the in-memory broker and against Redis."""
+    return server_in_each_mode
+
 
 CHANNEL = "smee-interop-channel"
 INTEROP = Path(__file__).resolve().parents[1] / "interop"

@@ -13,6 +13,13 @@ from gosmee_trio.server.serve import Server
 from tests.e2e.test_relay import start_client
 from tests.helpers import RecordingTarget
 
+
+@pytest.fixture
+def server(server_in_each_mode: Server) -> Server:
+    """Every test here runs against the in-memory broker and against Redis."""
+    return server_in_each_mode
+
+
 CHANNEL = "smee-wire-chan1"
 STREAM = {"Accept": "text/event-stream"}
 

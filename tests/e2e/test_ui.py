@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -38,8 +39,9 @@ from gosmee_trio.config import ServerConfig
 from gosmee_trio.events import format_stream_id, parse_stream_id
 from gosmee_trio.server.broker import Broker
 from gosmee_trio.server.serve import Server
-from gosmee_trio.wire import build_event
+from gosmee_trio.wire import build_event, build_message, relay_headers
 from tests.helpers import message_of, read_events
+from tests.redis_server import RedisServer
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -418,6 +420,39 @@ async def test_page_resumes_after_server_restart_without_duplicates(
         # Published while no server listens: only a Last-Event-ID resume brings it.
         missed = publish_directly(broker, b"three")
         await nursery.start(again.run)
+        await ui.run(expect(status).to_have_attribute, "data-state", "live")
+        live = await post(http, url, b"four")
+        await ui.run(wait_cards, page, 4)
+    assert await ui.run(stream_ids, page) == [live, missed, *reversed(before)]
+
+
+async def test_page_in_redis_mode_resumes_on_another_replica(
+    ui: UI, http: httpx.AsyncClient, nursery: trio.Nursery, redis_server: RedisServer
+) -> None:
+    config = ServerConfig(address="127.0.0.1", port=0, redis_url=redis_server.url)
+    first = Server(config)
+    async with trio.open_nursery() as first_life:
+        base = await first_life.start(first.run)
+        url = f"{base}/{CHANNEL}"
+        page = await ui.open(url)
+        with trio.fail_after(20):
+            before = [await post(http, url, body) for body in (b"one", b"two")]
+            await ui.run(wait_cards, page, 2)
+        first_life.cancel_scope.cancel()  # this replica goes away; Redis stays
+
+    status = page.locator("#status")
+    port = int(base.rsplit(":", 1)[1])
+    second = Server(replace(config, port=port))
+    with trio.fail_after(30):
+        await ui.run(expect(status).to_have_attribute, "data-state", "reconnecting")
+        # Written by some other replica while none listens here: only a resume
+        # from Redis brings it to the page.
+        async with redis_server.client() as redis:
+            message = build_message(relay_headers([]), b"three", {}, 1718000000123)
+            raw_id = await redis.xadd(f"gosmee:stream:{CHANNEL}", {b"payload": message})
+        assert raw_id is not None
+        missed = raw_id.decode()
+        await nursery.start(second.run)
         await ui.run(expect(status).to_have_attribute, "data-state", "live")
         live = await post(http, url, b"four")
         await ui.run(wait_cards, page, 4)
