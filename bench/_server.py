@@ -79,23 +79,27 @@ def pinning_available() -> bool:
     return shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
 
 
-def server_command() -> list[str]:
+def server_command(*extra: str, core: int | None = SERVER_CORE) -> list[str]:
     command = [sys.executable, "-m", "gosmee_trio", "server"]
-    command += ["--address", "127.0.0.1", "--port", "0", "--log-level", "warn"]
-    if pinning_available():
+    command += ["--address", "127.0.0.1", "--port", "0", "--log-level", "warn", *extra]
+    if core is not None and pinning_available():
         # taskset execs the server, so the pid we get is the server's own.
-        return ["taskset", "-c", str(SERVER_CORE), *command]
+        return ["taskset", "-c", str(core), *command]
     return command
 
 
 @asynccontextmanager
-async def open_server() -> AsyncIterator[ServerProcess]:
-    """Start a fresh server, yield it once listening, stop it on the way out."""
+async def open_server(
+    *extra: str, core: int | None = SERVER_CORE
+) -> AsyncIterator[ServerProcess]:
+    """Start a fresh server, yield it once listening, stop it on the way out.
+
+    ``extra`` goes on its command line; ``core`` pins it (None: not pinned)."""
     with tempfile.TemporaryFile() as stderr:
         async with trio.open_nursery() as nursery:
             run = partial(
                 trio.run_process,
-                server_command(),
+                server_command(*extra, core=core),
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 check=False,
