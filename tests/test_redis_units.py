@@ -1,0 +1,174 @@
+"""Redis mode's pure parts and its subscriber's catch-up, without a server."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import trio
+
+from gosmee_trio.config import ServerConfig
+from gosmee_trio.errors import ConfigError
+from gosmee_trio.events import RelayEvent, StreamId, format_stream_id
+from gosmee_trio.server.brokerapi import BrokerUnavailable
+from gosmee_trio.server.redis_entries import channel_of, event_of, redacted, stream_key
+from gosmee_trio.server.redis_stream import CATCH_UP_PAGE, RedisSubscriber
+
+
+def test_password_never_shows_in_a_redacted_url() -> None:
+    assert redacted("redis://:s3cret@db:6379/0") == "redis://***@db:6379/0"
+    assert redacted("rediss://me:s3cret@db:6380") == "rediss://me:***@db:6380"
+    assert redacted("redis://db:6379") == "redis://db:6379"
+    assert redacted("unix:///run/redis.sock?db=1") == "unix:///run/redis.sock?db=1"
+
+
+def test_stream_keys_are_upstreams() -> None:
+    assert stream_key("abc-channel-1") == b"gosmee:stream:abc-channel-1"
+    assert channel_of(b"gosmee:stream:abc-channel-1") == "abc-channel-1"
+    assert channel_of("gosmee:stream:x-y") == "x-y"
+
+
+def test_an_entry_becomes_one_sse_frame_with_its_redis_id() -> None:
+    event = event_of("chan", b"1718000000125-3", {b"payload": b'{"bodyB":""}'})
+    assert event is not None
+    assert event.stream_id == (1718000000125, 3)
+    assert event.frame == b'id: 1718000000125-3\ndata: {"bodyB":""}\n\n'
+    assert event.timestamp_ms == 1718000000125
+
+
+def test_a_payload_with_line_breaks_stays_one_event() -> None:
+    event = event_of("chan", "5-0", {"payload": "a\nb"})
+    assert event is not None
+    assert event.frame == b"id: 5-0\ndata: a\ndata: b\n\n"
+
+
+def test_an_entry_without_payload_is_skipped_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        assert event_of("chan", b"5-0", {b"other": b"x"}) is None
+    assert "without a payload" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"redis_url": "http://db:6379"}, "--redis-url must start with"),
+        ({"redis_stream_maxlen": -1}, "--redis-stream-maxlen must be 0"),
+    ],
+)
+def test_redis_settings_are_validated(options: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ServerConfig(**options)  # type: ignore[arg-type]
+
+
+def _event(seq: int) -> RelayEvent:
+    found = event_of("chan", f"10-{seq}", {b"payload": b"{}"})
+    assert found is not None
+    return found
+
+
+class FakeRedis:
+    """Just enough of RedisBroker for a subscriber: a list as the stream."""
+
+    def __init__(self, stored: int, *, trimmed_below: int = 0) -> None:
+        self.subscriber_buffer = 4
+        self.entries = [_event(n) for n in range(trimmed_below, stored)]
+        self.trimmed = trimmed_below > 0
+        self.delivered = 0
+        self.lags = 0
+        self.fail = False
+
+    async def stream_head(self, channel: str) -> tuple[StreamId | None, bool]:
+        if self.fail:
+            raise BrokerUnavailable("read redis stream history: gone")
+        oldest = self.entries[0].stream_id if self.entries else None
+        return oldest, self.trimmed
+
+    async def read_after(
+        self, channel: str, cursor: StreamId | None, count: int
+    ) -> list[RelayEvent]:
+        after = [e for e in self.entries if cursor is None or e.stream_id > cursor]
+        return after[:count]
+
+    def note_lag(self, subscriber: RedisSubscriber) -> None:
+        self.lags += 1
+
+    def gap(self, subscriber: RedisSubscriber, oldest: StreamId) -> bytes:
+        return b"GAP " + format_stream_id(oldest).encode()
+
+    def add(self, n: int) -> RelayEvent:
+        event = _event(n)
+        self.entries.append(event)
+        return event
+
+
+def _subscriber(fake: FakeRedis, cursor: StreamId) -> RedisSubscriber:
+    return RedisSubscriber(fake, "chan", cursor)  # type: ignore[arg-type]
+
+
+def _ids(items: list[RelayEvent | bytes]) -> list[int | bytes]:
+    return [i if isinstance(i, bytes) else i.stream_id[1] for i in items]
+
+
+async def test_overflow_loses_nothing_and_repeats_nothing() -> None:
+    fake = FakeRedis(0)
+    subscriber = _subscriber(fake, (10, -1))
+    await subscriber.catch_up()  # the first page, as open_stream does
+    for n in range(12):  # three times the queue: it overflows
+        subscriber.offer(fake.add(n))
+    assert subscriber.lagging and fake.lags == 1
+    got: list[RelayEvent | bytes] = []
+    with trio.fail_after(5):
+        while len(got) < 12:
+            got += await subscriber.receive_batch(1 << 20)
+    assert _ids(got) == list(range(12))
+    subscriber.offer(fake.add(12))  # back on the queue
+    assert _ids(await subscriber.receive_batch(1 << 20)) == [12]
+    assert fake.delivered == 13
+
+
+async def test_catch_up_reads_page_by_page() -> None:
+    fake = FakeRedis(CATCH_UP_PAGE + 5)
+    subscriber = _subscriber(fake, (0, 0))
+    await subscriber.catch_up()
+    assert subscriber.lagging  # a full page: there may be more
+    got: list[RelayEvent | bytes] = []
+    while len(got) < CATCH_UP_PAGE + 5:
+        got += await subscriber.receive_batch(1 << 30)
+    assert _ids(got) == list(range(CATCH_UP_PAGE + 5))
+    assert not subscriber.lagging
+
+
+async def test_a_cursor_before_trimmed_entries_gets_a_gap_then_the_oldest() -> None:
+    fake = FakeRedis(8, trimmed_below=5)
+    subscriber = _subscriber(fake, (10, 2))
+    await subscriber.catch_up()
+    assert _ids(await subscriber.receive_batch(1 << 20)) == [b"GAP 10-5", 5, 6, 7]
+
+
+async def test_no_gap_when_nothing_was_trimmed() -> None:
+    fake = FakeRedis(3)
+    subscriber = _subscriber(fake, (0, 0))
+    await subscriber.catch_up()
+    assert _ids(await subscriber.receive_batch(1 << 20)) == [0, 1, 2]
+
+
+async def test_redis_failure_during_catch_up_ends_the_stream() -> None:
+    fake = FakeRedis(3)
+    subscriber = _subscriber(fake, (0, 0))
+    fake.fail = True
+    with pytest.raises(trio.EndOfChannel):
+        await subscriber.receive_batch(1 << 20)
+
+
+async def test_end_lets_the_queue_drain_then_ends() -> None:
+    fake = FakeRedis(0)
+    subscriber = _subscriber(fake, (10, -1))
+    await subscriber.catch_up()
+    subscriber.offer(fake.add(0))
+    subscriber.end()
+    subscriber.offer(fake.add(1))  # after the end: ignored
+    assert _ids(await subscriber.receive_batch(1 << 20)) == [0]
+    with pytest.raises(trio.EndOfChannel):
+        await subscriber.receive_batch(1 << 20)
