@@ -33,6 +33,15 @@ def pytest_runtest_makereport(
         report.longrepr = f"skipped in CI, which must run every test: {report.longrepr}"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_user_config_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    # Commands started by the tests would read the developer's own
+    # ~/.config/gosmee/config.yaml (upstream gosmee's file too) as their defaults.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg")))
+        yield
+
+
 @pytest.fixture
 def shared_dir() -> Path:
     if not SHARED.is_dir():

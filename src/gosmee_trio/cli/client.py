@@ -15,6 +15,7 @@ from cyclopts import Parameter
 from gosmee_trio import systemd
 from gosmee_trio.cli import app
 from gosmee_trio.cli.common import (
+    ConfigOption,
     ExecEnvVarsOption,
     ExecOnEventsOption,
     ExecOption,
@@ -31,6 +32,7 @@ from gosmee_trio.cli.common import (
     setup_logging,
     split_commas,
 )
+from gosmee_trio.cli.configsource import CONFIG_FILE
 from gosmee_trio.client.daemon import Client
 from gosmee_trio.client.forwarder import redact_url
 from gosmee_trio.client.newurl import fetch_new_url, new_url_endpoint
@@ -102,12 +104,14 @@ async def client(
     log_level: LogLevelOption = "info",
     output: OutputOption = "pretty",
     nocolor: NoColorOption = False,
+    config_file: ConfigOption = None,
 ) -> None:
     """Subscribe to a channel and forward each webhook, byte for byte, to a target.
 
     Usage: gosmee-trio client [OPTIONS] SMEE_URL TARGET_URL. With --exec, TARGET_URL
     may be left out (events are then only handed to the hook). Without arguments the
-    URLs come from GOSMEE_URL and GOSMEE_TARGET_URL.
+    URLs come from GOSMEE_URL and GOSMEE_TARGET_URL, else from smee-url and target-url
+    in the config file's client section.
 
     Args:
         urls: SMEE_URL (the channel URL) and TARGET_URL (where events are POSTed).
@@ -143,6 +147,8 @@ async def client(
         log_level: debug, info, warn or error.
         output: Log format: pretty or json.
         nocolor: No colour in log output (also when NO_COLOR is set).
+        config_file: YAML configuration file (default: gosmee/config.yaml in the
+            user's config directory, if it exists).
     """
     setup_logging(log_level, output, nocolor)
     if new_url:
@@ -200,17 +206,21 @@ async def _print_new_url(server_url: str | None) -> None:
 
 def _resolve_urls(urls: tuple[str, ...], exec_command: str) -> tuple[str, str]:
     # Upstream's rules: two positionals; or one with --exec (no forwarding); or none,
-    # and then the environment.
+    # and then the environment, else the config file, for each URL on its own.
     if len(urls) == 2:
         return urls[0], urls[1]
     if len(urls) == 1 and exec_command:
-        return urls[0], os.environ.get("GOSMEE_TARGET_URL", "")
+        return urls[0], _from_env_or_file("GOSMEE_TARGET_URL", "target-url")
     if urls:
         fail(USAGE_ERROR)
-    smee_url = os.environ.get("GOSMEE_URL", "")
+    smee_url = _from_env_or_file("GOSMEE_URL", "smee-url")
     if not smee_url:
         fail(USAGE_ERROR)
-    return smee_url, os.environ.get("GOSMEE_TARGET_URL", "")
+    return smee_url, _from_env_or_file("GOSMEE_TARGET_URL", "target-url")
+
+
+def _from_env_or_file(variable: str, key: str) -> str:
+    return os.environ.get(variable, "") or CONFIG_FILE.positional(key)
 
 
 async def _run_until_signals(relay: Client) -> None:

@@ -13,6 +13,7 @@ from typing import Annotated, Literal, NoReturn, TypeVar
 import trio
 from cyclopts import Parameter
 
+from gosmee_trio.cli.configsource import CONFIG_FILE
 from gosmee_trio.errors import ConfigError
 from gosmee_trio.logs import configure_logging
 
@@ -27,6 +28,12 @@ LogLevelOption = Annotated[
 ]
 OutputOption = Annotated[Output, Parameter(name=["--output", "-o"])]
 NoColorOption = Annotated[bool, Parameter(name="--nocolor", negative=())]
+# Read by the config source (cli/configsource.py), not by the commands themselves.
+ConfigOption = Annotated[
+    Path | None, Parameter(name=["--config", "-F"], env_var="GOSMEE_CONFIG")
+]
+# The same, given before the command name; GOSMEE_CONFIG is the command's business.
+RootConfigOption = Annotated[Path | None, Parameter(name=["--config", "-F"])]
 
 
 def comma_env(hint: object, value: str, delimiter: str | None = None) -> list[str]:
@@ -80,6 +87,7 @@ def setup_logging(level: LogLevel, output: Output, nocolor: bool) -> None:
         and sys.stderr.isatty()
     )
     configure_logging(level, output, color=color)
+    CONFIG_FILE.log_unsupported()
 
 
 def checked(factory: Callable[..., T], **values: object) -> T:

@@ -9,7 +9,7 @@ from typing import Annotated
 from cyclopts import Parameter
 
 from gosmee_trio.cli import app
-from gosmee_trio.cli.common import fail
+from gosmee_trio.cli.common import ConfigOption, fail
 from gosmee_trio.envelope import public_key_text
 from gosmee_trio.errors import ConfigError
 from gosmee_trio.keyfile import generate_keypair, write_key_file
@@ -23,6 +23,7 @@ def keygen(
         Parameter(name="--key-file", env_var="GOSMEE_ENCRYPTION_KEY_FILE"),
     ] = None,
     force: Annotated[bool, Parameter(name="--force", negative=())] = False,
+    config_file: ConfigOption = None,
 ) -> None:
     """Create a client keypair for protected channels and print its public key.
 
@@ -33,6 +34,8 @@ def keygen(
     Args:
         key_file: Where to write the keypair (JSON, mode 0600).
         force: Replace an existing key file.
+        config_file: YAML configuration file (default: gosmee/config.yaml in the
+            user's config directory, if it exists).
     """
     if key_file is None:
         fail('required flag "key-file" not set')

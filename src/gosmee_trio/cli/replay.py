@@ -17,6 +17,7 @@ from cyclopts import Parameter
 
 from gosmee_trio.cli import app
 from gosmee_trio.cli.common import (
+    ConfigOption,
     ExecEnvVarsOption,
     ExecOnEventsOption,
     ExecOption,
@@ -32,6 +33,7 @@ from gosmee_trio.cli.common import (
     setup_logging,
     split_commas,
 )
+from gosmee_trio.cli.configsource import CONFIG_FILE
 from gosmee_trio.client.forwarder import Forwarder
 from gosmee_trio.client.hooks import HookConfig
 from gosmee_trio.config import DEFAULT_TARGET_RETRIES, DEFAULT_TARGET_TIMEOUT
@@ -79,6 +81,7 @@ async def replay(
     log_level: LogLevelOption = "info",
     output: OutputOption = "pretty",
     nocolor: NoColorOption = False,
+    config_file: ConfigOption = None,
 ) -> None:
     """Replay a GitHub hook's past deliveries to a target, then keep polling.
 
@@ -86,8 +89,10 @@ async def replay(
     the hook's deliveries from the GitHub API, oldest first, and forwards each
     once, with the client's retries. Polls for new ones every 5 seconds until
     SIGINT or SIGTERM. The target URL given as an argument wins over
-    GOSMEE_TARGET_URL (upstream gosmee lets the variable win). Payloads come
-    back from GitHub parsed and are re-serialised, so signatures do not verify.
+    GOSMEE_TARGET_URL (upstream gosmee lets the variable win), which wins over
+    the config file. Missing arguments come from org-repo, hook-id and target-url
+    in the config file's replay section. Payloads come back from GitHub parsed and
+    are re-serialised, so signatures do not verify.
 
     Args:
         org_repo: ORG for an organisation's hooks, ORG/REPO for a repository's.
@@ -110,8 +115,12 @@ async def replay(
         log_level: debug, info, warn or error.
         output: Log format: pretty or json.
         nocolor: No colour in log output (also when NO_COLOR is set).
+        config_file: YAML configuration file (default: gosmee/config.yaml in the
+            user's config directory, if it exists).
     """
     setup_logging(log_level, output, nocolor)
+    org_repo = org_repo or CONFIG_FILE.positional("org-repo")
+    hook_id = hook_id or CONFIG_FILE.positional("hook-id")
     if not github_token:
         fail('required flag "github-token" not set')
     scope = _configured(Scope.parse, org_repo)
@@ -214,7 +223,11 @@ def _hook_id(text: str) -> int:
 def _target(argument: str) -> str:
     # NOTE: upstream lets GOSMEE_TARGET_URL override the argument; here the
     # argument wins, as it does for every other flag and for the client.
-    url = argument or os.environ.get("GOSMEE_TARGET_URL", "")
+    url = (
+        argument
+        or os.environ.get("GOSMEE_TARGET_URL", "")
+        or CONFIG_FILE.positional("target-url")
+    )
     if not url:
         fail(MISSING_TARGET)
     parts = urlsplit(url)

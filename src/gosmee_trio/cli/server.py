@@ -14,6 +14,7 @@ from cyclopts import Parameter
 from gosmee_trio import systemd
 from gosmee_trio.cli import app
 from gosmee_trio.cli.common import (
+    ConfigOption,
     LogLevelOption,
     NoColorOption,
     OutputOption,
@@ -97,6 +98,7 @@ async def server(
     log_level: LogLevelOption = "info",
     output: OutputOption = "pretty",
     nocolor: NoColorOption = False,
+    config_file: ConfigOption = None,
 ) -> None:
     """Receive webhooks on POST /{channel} and stream them to subscribed clients.
 
@@ -128,6 +130,8 @@ async def server(
         log_level: debug, info, warn or error.
         output: Log format: pretty or json.
         nocolor: No colour in log output (also when NO_COLOR is set).
+        config_file: YAML configuration file (default: gosmee/config.yaml in the
+            user's config directory, if it exists).
     """
     setup_logging(log_level, output, nocolor)
     config = checked(
