@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # The real npm smee-client that tests/e2e/test_smee_interop.py runs.
 INTEROP := tests/interop
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ test: lint $(INTEROP)/node_modules
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# docs/configuration.md is generated from the CLI; tests/test_config_reference.py
+# fails when the committed copy is out of date.
+docs: $(STAMP)
+	$(BIN)/python -m gosmee_trio.cli.reference > docs/configuration.md
 
 clean:
 	rm -rf $(VENV) $(INTEROP)/node_modules .pytest_cache .mypy_cache .ruff_cache .coverage
