@@ -91,9 +91,7 @@ class RedisBroker:
         """
         where = redacted(self.url)
         try:
-            client: coredis.Redis[bytes] = coredis.Redis.from_url(
-                self.url, decode_responses=False, connect_timeout=CONNECT_TIMEOUT
-            )
+            client = self.new_client()
         except (ValueError, RedisError) as exc:
             raise BrokerUnavailable(f"invalid --redis-url {where}: {exc}") from None
         try:
@@ -103,7 +101,7 @@ class RedisBroker:
                 self._client = client
                 log.info("connected to Redis", extra={"url": where})
                 task_status.started()
-                await read_forever(self, client)
+                await read_forever(self)
         except* REDIS_ERRORS as group:
             if self._client is not None:
                 raise  # after start-up the reader handles its own errors
@@ -134,6 +132,17 @@ class RedisBroker:
 
     def set_problem(self, problem: str) -> None:
         self._problem = problem
+
+    def new_client(self) -> coredis.Redis[bytes]:
+        """A client for ``url`` with a connection pool of its own.
+
+        Raises:
+            ValueError, RedisError: coredis does not accept the URL.
+        """
+        client: coredis.Redis[bytes] = coredis.Redis.from_url(
+            self.url, decode_responses=False, connect_timeout=CONNECT_TIMEOUT
+        )
+        return client
 
     # -- publishing ------------------------------------------------------------
 

@@ -3,9 +3,9 @@
 It keeps a single blocking ``XREAD`` open over the streams of every channel that has
 a subscriber on this process, and hands each new entry to those subscribers' queues.
 When a channel gains its first subscriber, the XREAD in flight is cancelled and
-issued again with the new set (coredis drops the interrupted connection and the pool
-opens another). So a process holds one blocking connection to Redis however many
-streams it serves, plus the pooled ones for publishing and catch-up.
+issued again with the new set, on a new connection. So a process holds one blocking
+connection to Redis however many streams it serves, plus the pooled ones for
+publishing and catch-up.
 
 When Redis fails, the open streams end (clients resume with their last id), the
 failure is reported through ``RedisBroker.problem`` for ``/health``, and the reader
@@ -43,8 +43,21 @@ RETRY_FIRST = 0.25
 RETRY_MAX = 2.0
 
 
-async def read_forever(broker: RedisBroker, client: coredis.Redis[bytes]) -> None:
+async def read_forever(broker: RedisBroker) -> None:
     """Fan entries out to local subscribers until cancelled."""
+    while True:
+        # NOTE: coredis (6.x) loses a pool slot for good each time a blocking
+        # command is interrupted: it drops the connection but never gives the slot
+        # back, and once all 64 are gone every command on that client waits forever.
+        # So the blocking XREAD gets a client of its own, thrown away with its pool
+        # after every interruption or failure; the shared client never blocks.
+        async with broker.new_client() as client:
+            await _read_until_interrupted(broker, client)
+
+
+async def _read_until_interrupted(
+    broker: RedisBroker, client: coredis.Redis[bytes]
+) -> None:
     while True:
         if not broker.channels:
             await broker.changed.wait()
@@ -65,9 +78,11 @@ async def read_forever(broker: RedisBroker, client: coredis.Redis[bytes]) -> Non
             except REDIS_ERRORS as exc:
                 broker.read_scope = None
                 await _recover(broker, client, exc)
-                continue
+                return
         broker.read_scope = None
-        if scope.cancelled_caught or not reply:
+        if scope.cancelled_caught:
+            return
+        if not reply:
             continue
         for key, entries in reply.items():
             name = channel_of(key)
