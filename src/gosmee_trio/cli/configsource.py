@@ -124,7 +124,7 @@ class ConfigFile:
         given = [t.value for t in tokens if t.source == "cli" and t.value]
         if given:
             return Path(given[-1]), True
-        if self.root_path is not None and str(self.root_path):
+        if self.root_path is not None:
             return self.root_path, True
         from_env = [t.value for t in tokens if t.source == "env" and t.value]
         if from_env:
