@@ -36,8 +36,10 @@ from gosmee_trio.server.brokerapi import (
     gap_frame,
 )
 from gosmee_trio.server.redis_entries import (
+    COMMAND_TIMEOUT,
     REDIS_ERRORS,
     Stored,
+    describe,
     event_of,
     redacted,
     stream_key,
@@ -51,6 +53,11 @@ log = logging.getLogger(__name__)
 
 # Seconds to wait for Redis to accept a connection.
 CONNECT_TIMEOUT = 5.0
+# coredis logs each connection retry, and each failed connection with a traceback;
+# every such failure reaches us as an exception, which our own one-line messages
+# report (start-up error, "lost Redis", 500 answers), so its logs would only repeat
+# them at length.
+logging.getLogger("coredis").setLevel(logging.CRITICAL)
 
 
 @dataclass
@@ -96,7 +103,7 @@ class RedisBroker:
             raise BrokerUnavailable(f"invalid --redis-url {where}: {exc}") from None
         try:
             async with client:
-                with trio.fail_after(CONNECT_TIMEOUT * 2):
+                with trio.fail_after(COMMAND_TIMEOUT):
                     await client.ping()
                 self._client = client
                 log.info("connected to Redis", extra={"url": where})
@@ -105,11 +112,11 @@ class RedisBroker:
         except* REDIS_ERRORS as group:
             if self._client is not None:
                 raise  # after start-up the reader handles its own errors
-            first = group.exceptions[0]
-            raise BrokerUnavailable(f"cannot reach Redis at {where}: {first}") from None
-        except* trio.TooSlowError:
+            first: BaseException = group
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
             raise BrokerUnavailable(
-                f"cannot reach Redis at {where}: no answer to PING"
+                f"cannot reach Redis at {where}: {describe(first)}"
             ) from None
 
     @property
@@ -160,21 +167,11 @@ class RedisBroker:
         payload = b"".join(message.pieces)
         message.pieces.clear()
         try:
-            if self.maxlen > 0:
-                raw_id = await self._redis.xadd(
-                    stream_key(channel),
-                    {b"payload": payload},
-                    trim_strategy=PureToken.MAXLEN,
-                    threshold=self.maxlen,
-                    trim_operator=PureToken.APPROXIMATELY,
-                )
-            else:
-                raw_id = await self._redis.xadd(
-                    stream_key(channel), {b"payload": payload}
-                )
+            with trio.fail_after(COMMAND_TIMEOUT):
+                raw_id = await self._xadd(channel, payload)
         except REDIS_ERRORS as exc:
             raise BrokerUnavailable(
-                f"publish event: write to redis stream: {exc}"
+                f"publish event: write to redis stream: {describe(exc)}"
             ) from None
         self.published += 1
         return Stored(
@@ -182,6 +179,17 @@ class RedisBroker:
             delivery_id=message.delivery_id,
             event_type=message.event_type,
             body_size=message.body_size,
+        )
+
+    async def _xadd(self, channel: str, payload: bytes) -> bytes | None:
+        if self.maxlen <= 0:
+            return await self._redis.xadd(stream_key(channel), {b"payload": payload})
+        return await self._redis.xadd(
+            stream_key(channel),
+            {b"payload": payload},
+            trim_strategy=PureToken.MAXLEN,
+            threshold=self.maxlen,
+            trim_operator=PureToken.APPROXIMATELY,
         )
 
     # -- subscribing -----------------------------------------------------------
@@ -225,11 +233,14 @@ class RedisBroker:
 
     async def _newest(self, channel: str, what: str) -> StreamId:
         try:
-            entries = await self._redis.xrevrange(
-                stream_key(channel), end="+", start="-", count=1
-            )
+            with trio.fail_after(COMMAND_TIMEOUT):
+                entries = await self._redis.xrevrange(
+                    stream_key(channel), end="+", start="-", count=1
+                )
         except REDIS_ERRORS as exc:
-            raise BrokerUnavailable(f"read redis stream {what}: {exc}") from None
+            raise BrokerUnavailable(
+                f"read redis stream {what}: {describe(exc)}"
+            ) from None
         return parse_stream_id(text_of(entries[0].identifier)) if entries else (0, 0)
 
     async def stream_head(self, channel: str) -> tuple[StreamId | None, bool]:
@@ -239,11 +250,14 @@ class RedisBroker:
             BrokerUnavailable: Redis could not be read.
         """
         try:
-            info = await self._redis.xinfo_stream(stream_key(channel))
+            with trio.fail_after(COMMAND_TIMEOUT):
+                info = await self._redis.xinfo_stream(stream_key(channel))
         except REDIS_ERRORS as exc:
             if "no such key" in str(exc).lower():
                 return None, False
-            raise BrokerUnavailable(f"read redis stream history: {exc}") from None
+            raise BrokerUnavailable(
+                f"read redis stream history: {describe(exc)}"
+            ) from None
         first = info.get("first-entry")
         if not first:
             return None, False
@@ -265,11 +279,14 @@ class RedisBroker:
         """
         start = b"-" if cursor is None else b"(" + format_stream_id(cursor).encode()
         try:
-            entries = await self._redis.xrange(
-                stream_key(channel), start=start, end=b"+", count=count
-            )
+            with trio.fail_after(COMMAND_TIMEOUT):
+                entries = await self._redis.xrange(
+                    stream_key(channel), start=start, end=b"+", count=count
+                )
         except REDIS_ERRORS as exc:
-            raise BrokerUnavailable(f"read redis stream history: {exc}") from None
+            raise BrokerUnavailable(
+                f"read redis stream history: {describe(exc)}"
+            ) from None
         events = []
         for entry in entries:
             event = event_of(channel, entry.identifier, entry.field_values)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+import trio
 from coredis.exceptions import RedisError
 
 from gosmee_trio.events import RelayEvent, parse_stream_id
@@ -15,8 +16,12 @@ from gosmee_trio.sse import encode_event
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = b"gosmee:stream:"
-# Errors that mean "cannot talk to Redis" rather than a bug of ours.
-REDIS_ERRORS = (RedisError, OSError, TimeoutError)
+# Errors that mean "cannot talk to Redis" rather than a bug of ours; TooSlowError is
+# a command that got no answer within COMMAND_TIMEOUT (a hung Redis or network).
+REDIS_ERRORS = (RedisError, OSError, TimeoutError, trio.TooSlowError)
+# Seconds any one command may take before Redis counts as unreachable. Blocking
+# reads get this on top of their blocking time.
+COMMAND_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +45,13 @@ def channel_of(key: bytes | str) -> str:
 
 def text_of(raw: bytes | str) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw
+
+
+def describe(error: BaseException) -> str:
+    """An error from talking to Redis, as a message people can act on."""
+    if isinstance(error, trio.TooSlowError):
+        return f"no answer within {COMMAND_TIMEOUT:g} s"
+    return str(error) or type(error).__name__
 
 
 def redacted(url: str) -> str:

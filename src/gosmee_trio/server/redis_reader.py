@@ -22,8 +22,10 @@ import trio
 
 from gosmee_trio.events import format_stream_id, parse_stream_id
 from gosmee_trio.server.redis_entries import (
+    COMMAND_TIMEOUT,
     REDIS_ERRORS,
     channel_of,
+    describe,
     event_of,
     stream_key,
     text_of,
@@ -72,9 +74,12 @@ async def _read_until_interrupted(
         with trio.CancelScope() as scope:
             broker.read_scope = scope
             try:
-                reply = await client.xread(
-                    streams, count=READ_COUNT, block=READ_BLOCK_MS
-                )
+                # A Redis that stops answering (a hung host, a silent network
+                # drop) must not freeze every stream of this process.
+                with trio.fail_after(READ_BLOCK_MS / 1000 + COMMAND_TIMEOUT):
+                    reply = await client.xread(
+                        streams, count=READ_COUNT, block=READ_BLOCK_MS
+                    )
             except REDIS_ERRORS as exc:
                 broker.read_scope = None
                 await _recover(broker, client, exc)
@@ -105,17 +110,18 @@ async def _read_until_interrupted(
 async def _recover(
     broker: RedisBroker, client: coredis.Redis[bytes], error: BaseException
 ) -> None:
-    broker.set_problem(f"redis unavailable: {error}")
+    broker.set_problem(f"redis unavailable: {describe(error)}")
     log.error(
         "lost Redis: %s; open streams end and clients will resume once it is back",
-        error,
+        describe(error),
     )
     broker.end_all_streams()
     pause = RETRY_FIRST
     while True:
         await trio.sleep(pause)  # back-off between attempts, not synchronisation
         try:
-            await client.ping()
+            with trio.fail_after(COMMAND_TIMEOUT):
+                await client.ping()
         except REDIS_ERRORS:
             pause = min(pause * 2, RETRY_MAX)
             continue
