@@ -140,6 +140,14 @@ class RedisBroker:
     def set_problem(self, problem: str) -> None:
         self._problem = problem
 
+    async def ping(self) -> None:
+        """PING on the shared client (which reconnects by itself).
+
+        Raises:
+            RedisError, OSError: Redis did not answer.
+        """
+        await self._redis.ping()
+
     def new_client(self) -> coredis.Redis[bytes]:
         """A client for ``url`` with a connection pool of its own.
 

@@ -53,13 +53,23 @@ async def read_forever(broker: RedisBroker) -> None:
         # back, and once all 64 are gone every command on that client waits forever.
         # So the blocking XREAD gets a client of its own, thrown away with its pool
         # after every interruption or failure; the shared client never blocks.
-        async with broker.new_client() as client:
-            await _read_until_interrupted(broker, client)
+        failure: BaseException | None = None
+        try:
+            async with broker.new_client() as client:
+                failure = await _read_until_interrupted(broker, client)
+        except* REDIS_ERRORS as group:
+            # Raised by the client itself (its connection task), not by a command.
+            failure = group
+            while isinstance(failure, BaseExceptionGroup):
+                failure = failure.exceptions[0]
+        if failure is not None:
+            await _recover(broker, failure)
 
 
 async def _read_until_interrupted(
     broker: RedisBroker, client: coredis.Redis[bytes]
-) -> None:
+) -> BaseException | None:
+    """Read until the set of channels changes (None) or Redis fails (the error)."""
     while True:
         if not broker.channels:
             await broker.changed.wait()
@@ -82,11 +92,10 @@ async def _read_until_interrupted(
                     )
             except REDIS_ERRORS as exc:
                 broker.read_scope = None
-                await _recover(broker, client, exc)
-                return
+                return exc
         broker.read_scope = None
         if scope.cancelled_caught:
-            return
+            return None
         if not reply:
             continue
         for key, entries in reply.items():
@@ -107,9 +116,7 @@ async def _read_until_interrupted(
                     subscriber.offer(event)
 
 
-async def _recover(
-    broker: RedisBroker, client: coredis.Redis[bytes], error: BaseException
-) -> None:
+async def _recover(broker: RedisBroker, error: BaseException) -> None:
     broker.set_problem(f"redis unavailable: {describe(error)}")
     log.error(
         "lost Redis: %s; open streams end and clients will resume once it is back",
@@ -121,7 +128,7 @@ async def _recover(
         await trio.sleep(pause)  # back-off between attempts, not synchronisation
         try:
             with trio.fail_after(COMMAND_TIMEOUT):
-                await client.ping()
+                await broker.ping()
         except REDIS_ERRORS:
             pause = min(pause * 2, RETRY_MAX)
             continue
