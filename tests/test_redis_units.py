@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 import trio
@@ -16,7 +17,7 @@ from gosmee_trio.server.redis_stream import CATCH_UP_PAGE, RedisSubscriber
 
 
 def test_password_never_shows_in_a_redacted_url() -> None:
-    assert redacted("redis://:s3cret@db:6379/0") == "redis://***@db:6379/0"
+    assert redacted("redis://:s3cret@db:6379/0") == "redis://:***@db:6379/0"
     assert redacted("rediss://me:s3cret@db:6380") == "rediss://me:***@db:6380"
     assert redacted("redis://db:6379") == "redis://db:6379"
     assert redacted("unix:///run/redis.sock?db=1") == "unix:///run/redis.sock?db=1"
@@ -172,3 +173,31 @@ async def test_end_lets_the_queue_drain_then_ends() -> None:
     assert _ids(await subscriber.receive_batch(1 << 20)) == [0]
     with pytest.raises(trio.EndOfChannel):
         await subscriber.receive_batch(1 << 20)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis://", "must name a host"),
+        ("redis://[::1", "is not a valid URL"),
+        ("redis://db:0", "must name a port"),
+        ("redis://db:6379/abc", "must end with a database number"),
+        ("unix://", "must name a socket path"),
+        ("http://me:s3cret@db", "got 'http://me:***@db'"),
+    ],
+)
+def test_bad_redis_urls_are_refused_without_their_password(
+    url: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)) as caught:
+        ServerConfig(redis_url=url)
+    assert "s3cret" not in str(caught.value)
+
+
+def test_good_redis_urls_pass() -> None:
+    for url in (
+        "redis://localhost",
+        "rediss://me:pw@db.example:6380/2",
+        "unix:///run/redis/redis.sock?db=1",
+    ):
+        assert ServerConfig(redis_url=url).redis_url == url

@@ -6,7 +6,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from gosmee_trio.errors import ConfigError
 from gosmee_trio.events import is_stream_id
@@ -96,7 +96,7 @@ class ServerConfig:
 
         if self.redis_url:
             _check_redis_url(self.redis_url)
-        if self.redis_stream_maxlen < 0:
+        if not 0 <= self.redis_stream_maxlen <= _REDIS_MAX_COUNT:
             raise ConfigError(
                 "--redis-stream-maxlen must be 0 (no trimming) or a positive number "
                 f"of entries, got {self.redis_stream_maxlen!r}"
@@ -201,9 +201,48 @@ class ClientConfig:
         return self.keepalive_interval * WATCHDOG_FACTOR
 
 
+def redact_password(url: str) -> str:
+    """``url`` with any password replaced by ``***``, for messages and logs."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url.rpartition("@")[2] if "@" in url else url
+    if password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + host))
+
+
+# Redis keeps counts in a signed 64-bit integer.
+_REDIS_MAX_COUNT = 2**63 - 1
+
+
 def _check_redis_url(url: str) -> None:
-    scheme = urlsplit(url).scheme
-    if scheme not in ("redis", "rediss", "unix"):
-        raise ConfigError(
-            f"--redis-url must start with redis://, rediss:// or unix://, got {url!r}"
+    shown = redact_password(url)
+    problem = _redis_url_problem(url)
+    if problem:
+        raise ConfigError(f"--redis-url {problem}, got {shown!r}")
+
+
+def _redis_url_problem(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        return "must start with redis://, rediss:// or unix://"
+    if parts.scheme == "unix":
+        return (
+            "" if parts.path else "must name a socket path, as unix:///run/redis.sock"
         )
+    if not parts.hostname:
+        return "must name a host, as redis://localhost:6379"
+    if port == 0:
+        return "must name a port between 1 and 65535"
+    database = parts.path.strip("/")
+    if database and not database.isdigit():
+        return f"must end with a database number, not {database!r}"
+    return ""

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 import trio
 from coredis.exceptions import RedisError
 
+from gosmee_trio.config import redact_password
 from gosmee_trio.events import RelayEvent, parse_stream_id
 from gosmee_trio.sse import encode_event
 
@@ -56,12 +56,7 @@ def describe(error: BaseException) -> str:
 
 def redacted(url: str) -> str:
     """``url`` without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    user = f"{parts.username}:***@" if parts.username else "***@"
-    return urlunsplit(parts._replace(netloc=user + host))
+    return redact_password(url)
 
 
 def event_of(
