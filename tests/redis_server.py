@@ -74,6 +74,10 @@ class RedisServer:
 
     async def restart(self) -> None:
         await self.stop()
+        await self.start_again()
+
+    async def start_again(self) -> None:
+        """Start a stopped server again, on its port, in its first nursery."""
         assert self._nursery is not None
         await self.start(self._nursery)
 

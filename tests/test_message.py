@@ -133,6 +133,11 @@ def test_parse_message_durable_only_for_stream_ids() -> None:
         pytest.param(
             '{"a":"b","bodyB":"!!"}', r"^bodyB is not valid base64", id="bad-b64"
         ),
+        pytest.param(
+            '{"a":"b","bodyB":5}',
+            r"^bodyB must be a base64 string, got int$",
+            id="b64-not-text",
+        ),
     ],
 )
 def test_parse_message_errors_name_the_problem(data: str, message: str) -> None:

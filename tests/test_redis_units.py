@@ -95,8 +95,8 @@ class FakeRedis:
     def note_lag(self, subscriber: RedisSubscriber) -> None:
         self.lags += 1
 
-    def gap(self, subscriber: RedisSubscriber, oldest: StreamId) -> bytes:
-        return b"GAP " + format_stream_id(oldest).encode()
+    def gap(self, subscriber: RedisSubscriber, oldest: StreamId | None) -> bytes:
+        return b"GAP " + (format_stream_id(oldest).encode() if oldest else b"-")
 
     def add(self, n: int) -> RelayEvent:
         event = _event(n)
@@ -114,7 +114,7 @@ def _ids(items: list[RelayEvent | bytes]) -> list[int | bytes]:
 
 async def test_overflow_loses_nothing_and_repeats_nothing() -> None:
     fake = FakeRedis(0)
-    subscriber = _subscriber(fake, (10, -1))
+    subscriber = _subscriber(fake, (0, 0))
     await subscriber.catch_up()  # the first page, as open_stream does
     for n in range(12):  # three times the queue: it overflows
         subscriber.offer(fake.add(n))
@@ -165,7 +165,7 @@ async def test_redis_failure_during_catch_up_ends_the_stream() -> None:
 
 async def test_end_lets_the_queue_drain_then_ends() -> None:
     fake = FakeRedis(0)
-    subscriber = _subscriber(fake, (10, -1))
+    subscriber = _subscriber(fake, (0, 0))
     await subscriber.catch_up()
     subscriber.offer(fake.add(0))
     subscriber.end()
@@ -201,3 +201,20 @@ def test_good_redis_urls_pass() -> None:
         "unix:///run/redis/redis.sock?db=1",
     ):
         assert ServerConfig(redis_url=url).redis_url == url
+
+
+async def test_a_cursor_older_than_a_fresh_stream_gets_a_gap() -> None:
+    # Redis restarted without its data: nothing was trimmed, yet (9, 5) is gone.
+    fake = FakeRedis(2)
+    subscriber = _subscriber(fake, (9, 5))
+    await subscriber.catch_up()
+    assert _ids(await subscriber.receive_batch(1 << 20)) == [b"GAP 10-0", 0, 1]
+
+
+async def test_a_cursor_on_a_stream_that_is_gone_gets_one_gap_then_new_events() -> None:
+    fake = FakeRedis(0)
+    subscriber = _subscriber(fake, (9, 5))
+    await subscriber.catch_up()
+    assert _ids(await subscriber.receive_batch(1 << 20)) == [b"GAP -"]
+    subscriber.offer(fake.add(0))
+    assert _ids(await subscriber.receive_batch(1 << 20)) == [0]

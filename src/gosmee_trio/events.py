@@ -16,6 +16,8 @@ from functools import cached_property
 from gosmee_trio.errors import StreamIdError
 
 StreamId = tuple[int, int]
+# Both halves of a Redis stream id are unsigned 64-bit numbers.
+MAX_ID_PART = 2**64 - 1
 
 _STREAM_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
 
@@ -43,7 +45,7 @@ def parse_stream_id(text: str) -> StreamId:
         StreamIdError: when ``text`` has another shape.
     """
     match = _STREAM_ID.fullmatch(text)
-    if match is None:
+    if match is None or int(match[1]) > MAX_ID_PART or int(match[2]) > MAX_ID_PART:
         raise StreamIdError(
             f"expected a stream id like '1718000000125-0', got {text!r}"
         )

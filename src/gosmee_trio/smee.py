@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import math
 
 from gosmee_trio.sse import encode_event
+
+log = logging.getLogger(__name__)
 
 READY_FRAME = encode_event(b"{}", event="ready")
 PING_FRAME = encode_event(b"{}", event="ping")
@@ -20,12 +23,31 @@ _DATA = b"\ndata: "
 
 
 def smee_frame(gosmee_frame: bytes, stream_id: str) -> bytes:
-    """The smee.io frame for the event whose gosmee frame is ``gosmee_frame``."""
+    """The smee.io frame for the event whose gosmee frame is ``gosmee_frame``; empty
+    (logged) when the frame holds no relay message, which only a foreign writer to
+    a shared Redis could cause."""
+    try:
+        return _smee_frame(gosmee_frame, stream_id)
+    except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+        # ValueError covers bad JSON, bad base64 and undecodable bytes.
+        log.warning(
+            "skipping an event the smee wire cannot carry: %s",
+            exc,
+            extra={"stream_id": stream_id},
+        )
+        return b""
+
+
+def _smee_frame(gosmee_frame: bytes, stream_id: str) -> bytes:
     start = gosmee_frame.index(_DATA) + len(_DATA)
-    message = json.loads(gosmee_frame[start:].rstrip(b"\n"))
-    body = base64.b64decode(message.pop("bodyB", ""))
+    message = json.loads(gosmee_frame[start:].rstrip(b"\n").decode("utf-8"))
+    if not isinstance(message, dict):
+        raise TypeError(f"expected a JSON object, got {type(message).__name__}")
+    body = base64.b64decode(message.pop("bodyB", ""), validate=True)
     timestamp = int(message.pop("timestamp", "0") or 0)
     query = message.pop("query", {})
+    if not isinstance(query, dict):
+        raise TypeError(f"query must be an object, got {type(query).__name__}")
     content_type = str(message.get("content-type", ""))
     fields = {k: v for k, v in message.items() if k not in ("body", "query")}
     fields["body"] = _body_value(body, content_type)

@@ -27,6 +27,8 @@ def short_deadlines(monkeypatch: pytest.MonkeyPatch) -> None:
     for module in (redis_broker, redis_entries, redis_reader):
         monkeypatch.setattr(module, "COMMAND_TIMEOUT", 0.5, raising=False)
     monkeypatch.setattr(redis_reader, "READ_BLOCK_MS", 300)
+    monkeypatch.setattr(redis_reader, "READ_GRACE", 0.5)
+    monkeypatch.setattr(redis_broker, "HEALTH_TIMEOUT", 0.5)
 
 
 async def test_hung_redis_gives_500_then_recovers(
@@ -96,3 +98,29 @@ async def test_silent_redis_at_start_up_is_refused_with_a_deadline(
         f"cannot reach Redis at redis://127.0.0.1:{port}: no answer within 0.5 s"
     )
     assert accepted  # it did connect; Redis just never answered
+
+
+async def test_health_asks_redis_even_with_no_stream_open(
+    short_deadlines: None,
+    redis_server: RedisServer,
+    redis_relay: Server,
+    http: httpx.AsyncClient,
+) -> None:
+    # No subscriber: the reader is idle and would notice nothing by itself.
+    url = redis_relay.state.public_url
+    assert redis_server.process is not None
+    with trio.fail_after(20):
+        assert (await http.get(f"{url}/health")).json()["redis"] == "up"
+        redis_server.process.send_signal(signal.SIGSTOP)
+        try:
+            hung = await http.get(f"{url}/health")
+        finally:
+            redis_server.process.send_signal(signal.SIGCONT)
+        assert hung.status_code == 503
+        assert hung.json()["error"] == "redis unavailable: no answer within 0.5 s"
+        await redis_server.stop()
+        gone = await http.get(f"{url}/health")
+        assert gone.status_code == 503
+        assert gone.json()["redis"] == "down"
+        await redis_server.start_again()
+        assert (await http.get(f"{url}/health")).json()["redis"] == "up"

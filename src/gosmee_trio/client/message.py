@@ -128,6 +128,11 @@ def parse_message(data: str, stream_id: str = "") -> IncomingEvent:
 
 def _body_of(fields: dict[str, Any]) -> bytes:
     encoded = fields.get("bodyB")
+    if "bodyB" in fields and not isinstance(encoded, str):
+        # Sending an empty body instead would look like a delivery and lose it.
+        raise MessageError(
+            f"bodyB must be a base64 string, got {type(encoded).__name__}"
+        )
     if isinstance(encoded, str):
         try:
             return base64.b64decode(encoded, validate=True)

@@ -60,7 +60,7 @@ def _add_probe_routes(app: QuartTrio, state: ServerState) -> None:
         fields: dict[str, str] = {"version": __version__}
         status = 200
         if state.config.redis_url:
-            problem = state.broker.problem
+            problem = await state.broker.check()
             fields["redis"] = "down" if problem else "up"
             if problem:
                 fields["error"] = problem

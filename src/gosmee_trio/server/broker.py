@@ -87,6 +87,9 @@ class Broker:
     def problem(self) -> str:
         return ""
 
+    async def check(self) -> str:
+        return ""
+
     async def run(self, *, task_status: trio.TaskStatus[None]) -> None:
         """Nothing to connect to: reports started at once."""
         task_status.started()

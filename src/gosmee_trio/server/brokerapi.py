@@ -81,6 +81,11 @@ class EventBroker(Protocol):
         """Why the broker cannot serve right now; empty when it can."""
         ...
 
+    async def check(self) -> str:
+        """Ask the store now whether it answers: ``problem``, or what a probe found
+        (for ``/health``); empty when all is well."""
+        ...
+
     def close(self) -> None:
         """End every open stream; used at shutdown."""
 

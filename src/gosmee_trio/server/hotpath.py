@@ -161,7 +161,8 @@ class HotPath:
                     items = await subscriber.receive_batch(BATCH_BYTES)
                 except trio.EndOfChannel:
                     return
-            frames = [_frame_of(item, smee) for item in items]
+            # An event the wire cannot carry comes back empty and is left out.
+            frames = [frame for item in items if (frame := _frame_of(item, smee))]
             if recipient is not None and frames:
                 frames = await seal_frames(frames, recipient, self._sealing)
             if not frames:

@@ -29,7 +29,12 @@ import trio
 from coredis.exceptions import RedisError
 from coredis.tokens import PureToken
 
-from gosmee_trio.events import RelayEvent, StreamId, format_stream_id, parse_stream_id
+from gosmee_trio.events import (
+    RelayEvent,
+    StreamId,
+    format_stream_id,
+)
+from gosmee_trio.server import redis_queries as queries
 from gosmee_trio.server.brokerapi import (
     BrokerStatistics,
     BrokerUnavailable,
@@ -40,7 +45,6 @@ from gosmee_trio.server.redis_entries import (
     REDIS_ERRORS,
     Stored,
     describe,
-    event_of,
     redacted,
     stream_key,
     text_of,
@@ -53,6 +57,8 @@ log = logging.getLogger(__name__)
 
 # Seconds to wait for Redis to accept a connection.
 CONNECT_TIMEOUT = 5.0
+# Seconds /health waits for Redis to answer a PING before it reports it down.
+HEALTH_TIMEOUT = 2.0
 # coredis logs each connection retry, and each failed connection with a traceback;
 # every such failure reaches us as an exception, which our own one-line messages
 # report (start-up error, "lost Redis", 500 answers), so its logs would only repeat
@@ -140,6 +146,19 @@ class RedisBroker:
     def set_problem(self, problem: str) -> None:
         self._problem = problem
 
+    async def check(self) -> str:
+        """The reader's ``problem``, or else whether Redis answers a PING now: the
+        reader only notices a failure when it is reading, and a process with no
+        open stream does not read."""
+        if self._problem:
+            return self._problem
+        try:
+            with trio.fail_after(HEALTH_TIMEOUT):
+                await self.ping()
+        except (*REDIS_ERRORS, BrokerUnavailable) as exc:
+            return f"redis unavailable: {describe(exc)}"
+        return ""
+
     async def ping(self) -> None:
         """PING on the shared client (which reconnects by itself).
 
@@ -218,12 +237,9 @@ class RedisBroker:
         subscriber = RedisSubscriber(self, channel, cursor)
         reader.subscribers.add(subscriber)
         try:
-            try:
-                # The first page before any response header: a Redis failure here
-                # is still a clean 500.
-                await subscriber.catch_up()
-            except BrokerUnavailable as exc:
-                raise BrokerUnavailable(f"read redis stream history: {exc}") from None
+            # The first page before any response header: a Redis failure here is
+            # still a clean 500 (the message already says what was being read).
+            await subscriber.catch_up()
             yield subscriber
         finally:
             reader.subscribers.discard(subscriber)
@@ -240,67 +256,32 @@ class RedisBroker:
             self.read_scope.cancel()
 
     async def _newest(self, channel: str, what: str) -> StreamId:
-        try:
-            with trio.fail_after(COMMAND_TIMEOUT):
-                entries = await self._redis.xrevrange(
-                    stream_key(channel), end="+", start="-", count=1
-                )
-        except REDIS_ERRORS as exc:
-            raise BrokerUnavailable(
-                f"read redis stream {what}: {describe(exc)}"
-            ) from None
-        return parse_stream_id(text_of(entries[0].identifier)) if entries else (0, 0)
+        return await queries.newest(self._redis, channel, what)
 
     async def stream_head(self, channel: str) -> tuple[StreamId | None, bool]:
-        """The oldest id the stream holds, and whether older entries were trimmed.
-
-        Raises:
-            BrokerUnavailable: Redis could not be read.
-        """
-        try:
-            with trio.fail_after(COMMAND_TIMEOUT):
-                info = await self._redis.xinfo_stream(stream_key(channel))
-        except REDIS_ERRORS as exc:
-            if "no such key" in str(exc).lower():
-                return None, False
-            raise BrokerUnavailable(
-                f"read redis stream history: {describe(exc)}"
-            ) from None
-        first = info.get("first-entry")
-        if not first:
-            return None, False
-        added = info.get("entries-added")
-        length = info.get("length")
-        oldest = parse_stream_id(text_of(first.identifier))
-        if isinstance(added, int) and isinstance(length, int):
-            return oldest, added > length
-        # Redis before 7.0 does not count what was added: assume trimming.
-        return oldest, True
+        """See ``redis_queries.stream_head``."""
+        return await queries.stream_head(self._redis, channel)
 
     async def read_after(
         self, channel: str, cursor: StreamId | None, count: int
     ) -> list[RelayEvent]:
-        """Up to ``count`` events after ``cursor`` (None: from the oldest).
+        """See ``redis_queries.read_after``."""
+        return await queries.read_after(self._redis, channel, cursor, count)
 
-        Raises:
-            BrokerUnavailable: Redis could not be read.
-        """
-        start = b"-" if cursor is None else b"(" + format_stream_id(cursor).encode()
-        try:
-            with trio.fail_after(COMMAND_TIMEOUT):
-                entries = await self._redis.xrange(
-                    stream_key(channel), start=start, end=b"+", count=count
-                )
-        except REDIS_ERRORS as exc:
-            raise BrokerUnavailable(
-                f"read redis stream history: {describe(exc)}"
-            ) from None
-        events = []
-        for entry in entries:
-            event = event_of(channel, entry.identifier, entry.field_values)
-            if event is not None:
-                events.append(event)
-        return events
+    async def drop_unreadable_channels(self) -> int:
+        """End the streams of channels whose key holds something other than a
+        stream (written by someone else); how many channels that was."""
+        found = await queries.not_streams(self._redis, list(self.channels))
+        for name, kind in found:
+            log.warning(
+                "Redis key %s holds a %s, not a stream; this channel's streams end",
+                text_of(stream_key(name)),
+                kind,
+                extra={"channel": name},
+            )
+            for subscriber in self.channels.pop(name).subscribers:
+                subscriber.end()
+        return len(found)
 
     # -- bookkeeping -----------------------------------------------------------
 
@@ -314,7 +295,7 @@ class RedisBroker:
             },
         )
 
-    def gap(self, subscriber: RedisSubscriber, oldest: StreamId) -> bytes:
+    def gap(self, subscriber: RedisSubscriber, oldest: StreamId | None) -> bytes:
         self._gaps += 1
         log.warning(
             "Redis no longer holds the subscriber's cursor; sending a gap",

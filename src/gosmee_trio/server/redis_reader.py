@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import coredis
 import trio
+from coredis.exceptions import ResponseError
 
 from gosmee_trio.events import format_stream_id, parse_stream_id
 from gosmee_trio.server.redis_entries import (
@@ -38,8 +39,12 @@ log = logging.getLogger(__name__)
 
 # Entries per stream per XREAD, as upstream.
 READ_COUNT = 100
-# How long one XREAD blocks before it is issued again (ms), as upstream.
-READ_BLOCK_MS = 30_000
+# How long one XREAD blocks before it is issued again (ms). Upstream blocks 30 s; a
+# shorter block lets the deadline below notice a hung Redis within seconds.
+READ_BLOCK_MS = 5_000
+# How long past its blocking time an XREAD may go unanswered before Redis counts as
+# hung (seconds).
+READ_GRACE = 5.0
 # Pauses between attempts to reach Redis again after it failed (seconds).
 RETRY_FIRST = 0.25
 RETRY_MAX = 2.0
@@ -86,13 +91,19 @@ async def _read_until_interrupted(
             try:
                 # A Redis that stops answering (a hung host, a silent network
                 # drop) must not freeze every stream of this process.
-                with trio.fail_after(READ_BLOCK_MS / 1000 + COMMAND_TIMEOUT):
+                with trio.fail_after(READ_BLOCK_MS / 1000 + READ_GRACE):
                     reply = await client.xread(
                         streams, count=READ_COUNT, block=READ_BLOCK_MS
                     )
             except REDIS_ERRORS as exc:
                 broker.read_scope = None
-                return exc
+                # Redis answered, with an error about a key (one of ours that now
+                # holds something else): only that channel's streams end.
+                if not (
+                    isinstance(exc, ResponseError)
+                    and await broker.drop_unreadable_channels()
+                ):
+                    return exc
         broker.read_scope = None
         if scope.cancelled_caught:
             return None

@@ -86,9 +86,11 @@ class RedisSubscriber:
         broker = self._broker
         oldest, trimmed = await broker.stream_head(self.channel)
         start: StreamId | None = self.cursor
-        if trimmed and oldest is not None and self.cursor < oldest:
+        if _lost_before(self.cursor, oldest, trimmed):
             self._pending.append(broker.gap(self, oldest))
             start = None  # from the oldest entry held, inclusive
+            if oldest is None:
+                self.cursor = (0, 0)  # nothing held: everything new is after this
         events = await broker.read_after(self.channel, start, CATCH_UP_PAGE)
         if events:
             self._pending.extend(events)
@@ -151,3 +153,17 @@ class RedisSubscriber:
                 self._receive.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel):
                 return
+
+
+def _lost_before(cursor: StreamId, oldest: StreamId | None, trimmed: bool) -> bool:
+    """Whether entries after ``cursor`` may be gone.
+
+    Trimming is the usual cause. A cursor other than 0-0 that is older than all
+    the stream holds (or a stream that is gone) also means loss: Redis lost its data
+    in a restart without persistence, or the key was deleted. Redis does not say
+    which ids it dropped, so an id that was itself the last one dropped is reported
+    too, though nothing after it was lost.
+    """
+    if oldest is None:
+        return cursor != (0, 0)
+    return cursor < oldest and (trimmed or cursor != (0, 0))
