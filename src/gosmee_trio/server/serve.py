@@ -15,7 +15,6 @@ from gosmee_trio.server.app import create_app
 from gosmee_trio.server.broker import Broker
 from gosmee_trio.server.brokerapi import EventBroker
 from gosmee_trio.server.hotpath import HotPath
-from gosmee_trio.server.redis_broker import RedisBroker
 from gosmee_trio.server.state import ServerState
 from gosmee_trio.server.tcp import install as install_stall_safe_tcp
 
@@ -109,5 +108,8 @@ class Server:
 
 def _broker_for(config: ServerConfig) -> EventBroker:
     if config.redis_url:
+        # Imported here: coredis adds about half a second to every start-up.
+        from gosmee_trio.server.redis_broker import RedisBroker
+
         return RedisBroker(config.redis_url, config.redis_stream_maxlen)
     return Broker()
