@@ -115,6 +115,60 @@ def test_read_config_file_bad_yaml(tmp_path: Path, text: str, problem: str) -> N
         read_config_file(path, explicit=True)
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        pytest.param(
+            "output: json\nlog-level: info\noutput: pretty\n",
+            'top-level key "output" is given twice (lines 1 and 3)',
+            id="top-level",
+        ),
+        pytest.param(
+            "server:\n  port: 1\n  address: ::1\n  port: 2\n",
+            'key "port" in section "server" is given twice (lines 2 and 4)',
+            id="section",
+        ),
+        pytest.param(
+            "client: {health-port: 1, health-port: 2}\n",
+            'key "health-port" in section "client" is given twice (line 1)',
+            id="flow-style-one-line",
+        ),
+        pytest.param(
+            "server:\n  port: 1\nserver:\n  port: 2\n",
+            'top-level key "server" is given twice (lines 1 and 3)',
+            id="section-twice",
+        ),
+        pytest.param(
+            '1: x\n"1": y\n',
+            'top-level key "1" is given twice (lines 1 and 2)',
+            id="same-key-as-text",
+        ),
+        pytest.param(
+            "server:\n  port: {a: 1, a: 2}\n",
+            'key "a" is given twice (line 2)',
+            id="deeper-than-a-section",
+        ),
+    ],
+)
+def test_read_config_file_refuses_a_key_given_twice(
+    tmp_path: Path, text: str, problem: str
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    message = f"invalid config file {path}: {problem}"
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        read_config_file(path, explicit=True)
+
+
+def test_read_config_file_merge_key_may_be_overridden(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "client: &common\n  health-port: 1\nreplay:\n  <<: *common\n  health-port: 2\n"
+    )
+    document = read_config_file(path, explicit=True)
+    assert document == {"client": {"health-port": 1}, "replay": {"health-port": 2}}
+
+
 @pytest.mark.parametrize("text", ["", "# only a comment\n", "---\n"])
 def test_read_config_file_empty_is_an_empty_map(tmp_path: Path, text: str) -> None:
     path = tmp_path / "config.yaml"

@@ -12,6 +12,7 @@ import yaml
 
 from gosmee_trio.cli import app
 from gosmee_trio.cli.configsource import CONFIG_FILE
+from gosmee_trio.config import ClientConfig, ServerConfig
 from gosmee_trio.errors import ConfigError
 
 
@@ -293,3 +294,234 @@ def test_config_unsupported_keys_are_logged_as_warnings(
         f'config file {path}: key "noReplay" in section "replay" is not supported '
         "by gosmee-trio replay and is ignored",
     ]
+
+
+SMEE = "https://hooks.example.com/abcdefghijkl"
+TARGET = "http://localhost:8080"
+
+
+# Command parameters named otherwise in the config dataclasses.
+_FIELDS = {"target_connection_timeout": "target_timeout"}
+
+
+def _build(command: str, values: dict[str, object], name: str) -> None:
+    # Builds the config as the command does, from the one value under test.
+    given = {_FIELDS.get(name, name): values[name]}
+    if command == "server":
+        ServerConfig(**given)  # type: ignore[arg-type]
+    else:
+        ClientConfig(SMEE, TARGET, **given)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("command", "document", "field", "problem"),
+    [
+        pytest.param(
+            "server",
+            {"server": {"port": -5}},
+            "port",
+            'key "port" in section "server": --port must be between 0 and 65535, '
+            "got -5",
+            id="port",
+        ),
+        pytest.param(
+            "server",
+            {"server": {"max-body-size": 0}},
+            "max_body_size",
+            'key "max-body-size" in section "server": --max-body-size must be a '
+            "positive number of bytes, got 0",
+            id="max-body-size",
+        ),
+        pytest.param(
+            "server",
+            {"server": {"keepalive-interval": 0}},
+            "keepalive_interval",
+            'key "keepalive-interval" in section "server": --keepalive-interval '
+            "must be a positive number of seconds, got 0.0",
+            id="server-keepalive-interval",
+        ),
+        pytest.param(
+            "server",
+            {"server": {"cors-origin": "a\nb"}},
+            "cors_origin",
+            'key "cors-origin" in section "server": --cors-origin must be one '
+            "line, got 'a\\nb'",
+            id="cors-origin",
+        ),
+        pytest.param(
+            "server",
+            {"server": {"public-url": "ftp://x"}},
+            "public_url",
+            'key "public-url" in section "server": --public-url must be an http:// '
+            "or https:// URL, got 'ftp://x'",
+            id="public-url",
+        ),
+        pytest.param(
+            "server",
+            {"server": {"tls-key": "/etc/hostname"}},
+            "tls_key",
+            'key "tls-key" in section "server": --tls-cert and --tls-key must be '
+            "given together",
+            id="tls-key-alone",
+        ),
+        pytest.param(
+            "server",
+            {"server": {"tls-cert": "/nonexistent/cert.pem"}},
+            "tls_cert",
+            'key "tls-cert" in section "server": --tls-cert and --tls-key must be '
+            "given together",
+            id="tls-cert-alone",
+        ),
+        pytest.param(
+            "server",
+            {"server": {"redis-url": 5}},
+            "redis_url",
+            'key "redis-url" in section "server": --redis-url must start with '
+            "redis://, rediss:// or unix://, got '5'",
+            id="redis-url",
+        ),
+        pytest.param(
+            "server",
+            {"server": {"redis-stream-maxlen": -1}},
+            "redis_stream_maxlen",
+            'key "redis-stream-maxlen" in section "server": --redis-stream-maxlen '
+            "must be 0 (no trimming) or a positive number of entries, got -1",
+            id="redis-stream-maxlen",
+        ),
+        pytest.param(
+            "client",
+            {"target-connection-timeout": 0},
+            "target_connection_timeout",
+            'top-level key "target-connection-timeout": --target-connection-timeout '
+            "must be a positive number of seconds, got 0.0",
+            id="top-level-key",
+        ),
+        pytest.param(
+            "client",
+            {"client": {"health-port": 70000}},
+            "health_port",
+            'key "health-port" in section "client": --health-port must be between 0 '
+            "and 65535, got 70000",
+            id="health-port",
+        ),
+        pytest.param(
+            "client",
+            {"client": {"exec-timeout": -1}},
+            "exec_timeout",
+            'key "exec-timeout" in section "client": --exec-timeout must be a '
+            "positive number of seconds, got -1.0",
+            id="exec-timeout",
+        ),
+        pytest.param(
+            "client",
+            {"client": {"shutdown-grace": -1}},
+            "shutdown_grace",
+            'key "shutdown-grace" in section "client": --shutdown-grace must be '
+            "zero or more seconds, got -1.0",
+            id="shutdown-grace",
+        ),
+        pytest.param(
+            "client",
+            {"client": {"keepalive-interval": float("nan")}},
+            "keepalive_interval",
+            'key "keepalive-interval" in section "client": --keepalive-interval '
+            "must be a positive number of seconds, got nan",
+            id="client-keepalive-interval",
+        ),
+    ],
+)
+def test_config_values_refused_later_name_the_file_and_key(
+    tmp_path: Path, command: str, document: object, field: str, problem: str
+) -> None:
+    path = _write(tmp_path, document)
+    values = _parse(command, "-F", str(path))
+
+    with pytest.raises(ConfigError) as caught:
+        _build(command, values, field)
+
+    message = f"invalid config file {path}: {problem}"
+    assert CONFIG_FILE.explain(caught.value) == message
+
+
+def test_config_flag_of_the_error_picks_the_key(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path, {"client": {"encryption-key-file": "/etc/gosmee/client.json"}}
+    )
+    values = _parse("client", "-F", str(path))
+    with pytest.raises(ConfigError) as caught:
+        ClientConfig(
+            "https://smee.io/abcdefghijkl",
+            TARGET,
+            encryption_key_file=values["encryption_key_file"],  # type: ignore[arg-type]
+        )
+    assert CONFIG_FILE.explain(caught.value) == (
+        f'invalid config file {path}: key "encryption-key-file" in section "client": '
+        "client key files are only supported with gosmee server URLs, not "
+        "https://smee.io"
+    )
+
+
+def test_config_values_from_the_cli_or_env_keep_their_message(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = _write(
+        tmp_path, {"server": {"port": -5, "redis-stream-maxlen": -1, "address": "x"}}
+    )
+    monkeypatch.setenv("GOSMEE_REDIS_STREAM_MAXLEN", "-2")
+    values = _parse("server", "-F", str(path), "--port", "-6")
+    for field in ("port", "redis_stream_maxlen"):
+        with pytest.raises(ConfigError) as caught:
+            _build("server", values, field)
+        assert CONFIG_FILE.explain(caught.value) == str(caught.value)
+    assert str(caught.value).endswith("got -2")
+
+
+def test_config_flag_is_named_by_any_of_its_names(tmp_path: Path) -> None:
+    path = _write(tmp_path, {"client": {"saveDir": "/etc/hostname"}})
+    _parse("client", "-F", str(path))
+    error = ConfigError("--saveDir '/etc/hostname' exists and is not a folder")
+    where = f'invalid config file {path}: key "saveDir" in section "client"'
+    assert CONFIG_FILE.explain(error) == f"{where}: {error}"
+    other = ConfigError("a problem", flag="-s")
+    assert CONFIG_FILE.explain(other) == f"{where}: a problem"
+    assert CONFIG_FILE.explain(other, "--save-dir") == f"{where}: a problem"
+    assert CONFIG_FILE.explain(ConfigError("saveDir is fine")) == "saveDir is fine"
+
+
+def test_config_positional_values_are_named_by_their_key(tmp_path: Path) -> None:
+    path = _write(tmp_path, {"client": {"smee-url": "ftp://x/abc"}})
+    _parse("client", "-F", str(path))
+    error = ConfigError("SMEE_URL must be an http:// or https:// URL")
+    # Only once the command has taken the value from the file.
+    assert CONFIG_FILE.explain(error) == str(error)
+    assert CONFIG_FILE.positional("smee-url") == "ftp://x/abc"
+    assert CONFIG_FILE.explain(error) == (
+        f'invalid config file {path}: key "smee-url" in section "client": {error}'
+    )
+    assert CONFIG_FILE.explain(ConfigError("x", flag="TARGET_URL")) == "x"
+
+
+def test_config_origins_are_forgotten_on_the_next_parse(tmp_path: Path) -> None:
+    _parse("server", "-F", str(_write(tmp_path, {"server": {"port": -5}})))
+    _parse("server")
+    error = ConfigError("--port must be between 0 and 65535, got -5")
+    assert CONFIG_FILE.explain(error) == str(error)
+
+
+@pytest.mark.parametrize("value", [21021.5, 21021.0, "8080.5", "1e3", "0x1.8"])
+def test_config_int_keys_refuse_fractions(tmp_path: Path, value: object) -> None:
+    path = _write(tmp_path, {"server": {"port": value}})
+    message = (
+        f'invalid config file {path}: key "port" in section "server" must be a '
+        f"whole number, got {str(value)!r}"
+    )
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        _parse("server", "-F", str(path))
+
+
+def test_config_int_keys_take_yaml_integers(tmp_path: Path) -> None:
+    # YAML 1.1 reads 0x10 and 1_000 as integers; the flag gets their decimal text.
+    path = _write(tmp_path, {})
+    path.write_text("server:\n  port: 0x10\n  redis-stream-maxlen: 1_000\n")
+    values = _parse("server", "-F", str(path))
+    assert (values["port"], values["redis_stream_maxlen"]) == (16, 1000)

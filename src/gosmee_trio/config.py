@@ -87,7 +87,10 @@ class ServerConfig:
         if self.public_url:
             _check_url("--public-url", self.public_url)
         if (self.tls_cert is None) != (self.tls_key is None):
-            raise ConfigError("--tls-cert and --tls-key must be given together")
+            given = "--tls-cert" if self.tls_cert is not None else "--tls-key"
+            raise ConfigError(
+                "--tls-cert and --tls-key must be given together", flag=given
+            )
         for flag, path in (("--tls-cert", self.tls_cert), ("--tls-key", self.tls_key)):
             if path is not None and not path.is_file():
                 raise ConfigError(
@@ -172,7 +175,8 @@ class ClientConfig:
         ):
             raise ConfigError(
                 "client key files are only supported with gosmee server URLs, "
-                "not https://smee.io"
+                "not https://smee.io",
+                flag="--encryption-key-file",
             )
         if not self.target_url and not self.exec_command:
             raise ConfigError(

@@ -23,7 +23,19 @@ class RelayError(Exception):
 
 
 class ConfigError(RelayError):
-    """A flag, env var or config value is invalid."""
+    """A flag, env var or config value is invalid.
+
+    A message about one flag starts with it (``--port must be ...``), so the CLI
+    can tell where that flag's value came from.
+
+    Attributes:
+        flag: the flag (``--tls-key``) or argument (``SMEE_URL``) at fault, for a
+            message that does not start with it; None otherwise.
+    """
+
+    def __init__(self, message: str, *, flag: str | None = None) -> None:
+        super().__init__(message)
+        self.flag = flag
 
 
 class ChannelError(RelayError):

@@ -229,6 +229,114 @@ async def test_config_file_errors_are_one_line(
     assert result.stderr.decode() == expected
 
 
+SMEE_URL = "http://127.0.0.1:1/abcdefghijkl"
+
+
+@pytest.mark.parametrize(
+    ("args", "text", "problem"),
+    [
+        pytest.param(
+            ["server"],
+            "server:\n  port: -5\n",
+            'key "port" in section "server": --port must be between 0 and 65535, '
+            "got -5",
+            id="port-range",
+        ),
+        pytest.param(
+            ["server"],
+            "server:\n  port: 21021.5\n",
+            'key "port" in section "server" must be a whole number, got \'21021.5\'',
+            id="port-fraction",
+        ),
+        pytest.param(
+            ["server"],
+            "server:\n  allowed-ips: nonsense\n",
+            'key "allowed-ips" in section "server": failed to parse allowed IPs: '
+            "invalid IP address 'nonsense'",
+            id="allowed-ips",
+        ),
+        pytest.param(
+            ["server"],
+            "server:\n  redis-stream-maxlen: -1\n",
+            'key "redis-stream-maxlen" in section "server": --redis-stream-maxlen '
+            "must be 0 (no trimming) or a positive number of entries, got -1",
+            id="redis-stream-maxlen",
+        ),
+        pytest.param(
+            ["server"],
+            "server:\n  address: 127.0.0.1\n  port: 0\n  port: 1\n",
+            'key "port" in section "server" is given twice (lines 3 and 4)',
+            id="duplicate-key",
+        ),
+        pytest.param(
+            ["client", SMEE_URL, "http://127.0.0.1:1"],
+            "client:\n  sse-buffer-size: 5\n",
+            'key "sse-buffer-size" in section "client": --sse-buffer-size must be at '
+            "least 4096, got 5",
+            id="sse-buffer-size",
+        ),
+        pytest.param(
+            ["client", "--exec", "true"],
+            "client:\n  smee-url: ftp://nope/abcdefghijkl\n",
+            'key "smee-url" in section "client": SMEE_URL must be an http:// or '
+            "https:// URL, got 'ftp://nope/abcdefghijkl'",
+            id="smee-url",
+        ),
+        pytest.param(
+            ["client", SMEE_URL, "http://127.0.0.1:1"],
+            "saveDir: {path}\n",
+            "top-level key \"saveDir\": --saveDir '{path}' exists and is not a folder",
+            id="save-dir",
+        ),
+    ],
+)
+async def test_config_file_value_errors_name_the_file_and_key(
+    tmp_path: Path, args: list[str], text: str, problem: str
+) -> None:
+    path = tmp_path / "gosmee.yaml"
+    path.write_text(text.format(path=path))
+
+    result = await _run(_environment(tmp_path), *args, "-F", str(path))
+
+    assert result.returncode == 1
+    expected = f"gosmee-trio: error: invalid config file {path}: {problem}\n"
+    assert result.stderr.decode() == expected.format(path=path)
+
+
+async def test_config_file_cli_and_env_values_keep_their_messages(
+    tmp_path: Path,
+) -> None:
+    path = _write(
+        tmp_path / "gosmee.yaml", {"server": {"port": 1, "redis-stream-maxlen": 5}}
+    )
+    args = ["server", "-F", str(path)]
+
+    from_cli = await _run(_environment(tmp_path), *args, "--port", "-5")
+    env = _environment(tmp_path, GOSMEE_REDIS_STREAM_MAXLEN="-1")
+    from_env = await _run(env, *args, "--port", "0")
+
+    assert (from_cli.returncode, from_env.returncode) == (1, 1)
+    assert from_cli.stderr.decode() == (
+        "gosmee-trio: error: --port must be between 0 and 65535, got -5\n"
+    )
+    assert from_env.stderr.decode() == (
+        "gosmee-trio: error: --redis-stream-maxlen must be 0 (no trimming) or a "
+        "positive number of entries, got -1\n"
+    )
+
+
+async def test_config_file_fractions_are_refused_on_the_cli_too(
+    tmp_path: Path,
+) -> None:
+    # Wide enough that cyclopts' error box keeps the message on one line.
+    env = _environment(tmp_path, COLUMNS="200")
+    result = await _run(env, "server", "--redis-stream-maxlen", "1.5")
+
+    assert result.returncode == 2
+    problem = "Invalid value for --redis-stream-maxlen: must be a whole number, got"
+    assert f"{problem} '1.5'" in result.stderr.decode()
+
+
 async def test_config_file_replay_section_supplies_the_arguments(
     nursery: trio.Nursery, tmp_path: Path
 ) -> None:

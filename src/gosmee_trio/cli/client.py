@@ -25,8 +25,10 @@ from gosmee_trio.cli.common import (
     SaveDirOption,
     TargetRetriesOption,
     TargetTimeoutOption,
+    WholeNumber,
     checked,
     fail,
+    fail_config,
     first_leaf,
     on_signals,
     setup_logging,
@@ -80,10 +82,11 @@ async def client(
         bool, Parameter(name="--insecure-skip-tls-verify", negative=())
     ] = False,
     health_port: Annotated[
-        int, Parameter(name="--health-port", env_var="GOSMEE_HEALTH_PORT")
+        WholeNumber, Parameter(name="--health-port", env_var="GOSMEE_HEALTH_PORT")
     ] = 0,
     sse_buffer_size: Annotated[
-        int, Parameter(name="--sse-buffer-size", env_var="GOSMEE_SSE_BUFFER_SIZE")
+        WholeNumber,
+        Parameter(name="--sse-buffer-size", env_var="GOSMEE_SSE_BUFFER_SIZE"),
     ] = 1048576,
     resume_state_file: Annotated[
         Path | None,
@@ -154,9 +157,7 @@ async def client(
     if new_url:
         await _print_new_url(urls[0] if urls else None)
         return
-    if sse_buffer_size < MIN_SSE_BUFFER:
-        minimum = MIN_SSE_BUFFER
-        fail(f"--sse-buffer-size must be at least {minimum}, got {sse_buffer_size}")
+    _check_sse_buffer_size(sse_buffer_size)
     smee_url, target_url = _resolve_urls(urls, exec_command)
     config = checked(
         ClientConfig,
@@ -191,8 +192,18 @@ async def client(
         # Only the health listener binds a port; a busy one is a set-up error.
         problem = first_leaf(group)
         problem = OSError(f"cannot serve --health-port {health_port}: {problem}")
+    if isinstance(problem, ConfigError):
+        fail_config(problem)  # --saveDir, say, that cannot be created
     if problem is not None:
         fail(str(problem))
+
+
+def _check_sse_buffer_size(size: int) -> None:
+    if size < MIN_SSE_BUFFER:
+        minimum = MIN_SSE_BUFFER
+        fail_config(
+            ConfigError(f"--sse-buffer-size must be at least {minimum}, got {size}")
+        )
 
 
 async def _print_new_url(server_url: str | None) -> None:

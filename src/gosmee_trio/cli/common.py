@@ -6,12 +6,12 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Literal, NoReturn, TypeVar
 
 import trio
-from cyclopts import Parameter
+from cyclopts import Parameter, Token
 
 from gosmee_trio.cli.configsource import CONFIG_FILE
 from gosmee_trio.errors import ConfigError
@@ -34,6 +34,34 @@ ConfigOption = Annotated[
 ]
 # The same, given before the command name; GOSMEE_CONFIG is the command's business.
 RootConfigOption = Annotated[Path | None, Parameter(name=["--config", "-F"])]
+
+
+def whole_number(hint: object, tokens: Sequence[Token]) -> int:
+    """Read an integer option, refusing fractions (a cyclopts converter).
+
+    cyclopts alone would round ``1.5`` to 2, so a port of ``21021.5`` would quietly
+    become 21022. As with cyclopts and Go's ``strconv.ParseInt`` (upstream's
+    parser), a sign, ``_`` separators and ``0x``/``0o``/``0b`` prefixes are fine.
+
+    Raises:
+        ValueError: the text is not a whole number; cyclopts reports it against
+            the flag, the env var or (``cli/configsource.py``) the config key.
+    """
+    (token,) = tokens  # a scalar option: cyclopts passes the one value
+    text = token.value.strip().lower()
+    base = _BASES.get(text.lstrip("+-")[:2], 10)
+    try:
+        if not text.isascii():  # int() would take other scripts' digits
+            raise ValueError(text)
+        return int(text, base)
+    except ValueError:
+        raise ValueError(f"must be a whole number, got {token.value!r}") from None
+
+
+_BASES = {"0x": 16, "0o": 8, "0b": 2}
+
+# The type of every integer option.
+WholeNumber = Annotated[int, Parameter(converter=whole_number)]
 
 
 def comma_env(hint: object, value: str, delimiter: str | None = None) -> list[str]:
@@ -64,7 +92,7 @@ TargetTimeoutOption = Annotated[
     Parameter(name="--target-connection-timeout", env_var="GOSMEE_TARGET_TIMEOUT"),
 ]
 TargetRetriesOption = Annotated[
-    int, Parameter(name="--target-retries", env_var="GOSMEE_TARGET_RETRIES")
+    WholeNumber, Parameter(name="--target-retries", env_var="GOSMEE_TARGET_RETRIES")
 ]
 
 
@@ -95,7 +123,17 @@ def checked(factory: Callable[..., T], **values: object) -> T:
     try:
         return factory(**values)
     except ConfigError as exc:
-        fail(str(exc))
+        fail_config(exc)
+
+
+def fail_config(error: ConfigError, flag: str | None = None) -> NoReturn:
+    """Exit with ``error``, naming the config file and key if the value came from it.
+
+    Args:
+        error: A problem with a flag's value.
+        flag: The flag at fault, when the message does not start with it.
+    """
+    fail(CONFIG_FILE.explain(error, flag))
 
 
 def fail(message: str) -> NoReturn:

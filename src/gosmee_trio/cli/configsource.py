@@ -77,6 +77,10 @@ class ConfigFile:
         self._document: Document = {}
         self._command = ""
         self._unsupported: list[Setting] = []
+        # Where each value the file supplied came from, by every name of its flag
+        # (``--port``, ``-p``) and by argument name (``SMEE_URL``) for positional
+        # values: see ``explain``.
+        self._origins: dict[str, Setting] = {}
 
     def __call__(
         self, app: App, commands: tuple[str, ...], arguments: ArgumentCollection
@@ -88,7 +92,7 @@ class ConfigFile:
                 a value the flag cannot take.
         """
         self.path, self._document, self._command = None, {}, ""
-        self._unsupported = []
+        self._unsupported, self._origins = [], {}
         if not commands or commands[0] not in SECTIONS:
             return
         path, explicit = self._locate(arguments)
@@ -102,8 +106,30 @@ class ConfigFile:
             self._apply(setting, flags)
 
     def positional(self, key: str) -> str:
-        """A positional value (``smee-url``, ``hook-id``...) of the running section."""
-        return positional_value(self._document, self._command, key)
+        """A positional value (``smee-url``, ``hook-id``...) of the running section.
+
+        Ask only when the command line and the environment gave none: a value
+        returned is then recorded as the file's (see ``explain``).
+        """
+        value = positional_value(self._document, self._command, key)
+        if value:
+            self._origins[argument_name(key)] = Setting(key, value, self._command)
+        return value
+
+    def explain(self, error: ConfigError, flag: str | None = None) -> str:
+        """``error``'s message, naming the file and key when the file set the flag.
+
+        Args:
+            error: A problem with one flag's value, found after parsing.
+            flag: The flag at fault, when neither the message starts with it nor
+                ``error.flag`` names it.
+        """
+        message = str(error)
+        name = flag or error.flag or message.partition(" ")[0]
+        setting = self._origins.get(name)
+        if setting is None:  # given on the command line or by an env var
+            return message
+        return f"invalid config file {self.path}: {setting.where}: {message}"
 
     def log_unsupported(self) -> None:
         """Log the keys that were ignored; call once logging is set up."""
@@ -161,6 +187,7 @@ class ConfigFile:
             argument.convert_and_validate()
         except CycloptsError as exc:
             raise self._error(setting, _problem(argument, exc)) from None
+        self._origins.update(dict.fromkeys(argument.names, setting))
 
     def _upstream_would_apply(self, setting: Setting) -> bool:
         # Top-level keys are upstream's common flags, which only its client and
@@ -173,6 +200,11 @@ class ConfigFile:
         return ConfigError(
             f"invalid config file {self.path}: {setting.where} {problem}"
         )
+
+
+def argument_name(key: str) -> str:
+    """How messages name a positional value: ``smee-url`` is ``SMEE_URL``."""
+    return key.upper().replace("-", "_")
 
 
 def _config_tokens(arguments: ArgumentCollection) -> list[Token]:

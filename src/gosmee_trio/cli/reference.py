@@ -150,15 +150,22 @@ level.
   a comma-separated string works too, as on the command line.
 - `null` means "not set here": the built-in default applies, and a null in a
   section hides the top-level value of the same key.
-- `true`/`false` set and clear flags; numbers and text are taken as typed.
+- `true`/`false` set and clear flags; numbers and text are taken as typed. An
+  integer key takes a whole number only: `port: 8080.5` is an error, as
+  `--port 8080.5` is, never rounded.
 - An unquoted timestamp (`time-since: 2024-05-01T10:00:00`) is read as UTC.
 - Paths are used as written: relative to the working directory, no `~`.
 
 Mistakes stop the command with one line on stderr and exit status 1, naming the
 file and the key: an unknown key (`unknown configuration key in section
 "server": "prot"`), a misspelt section (`key "servre" is not a valid section`), a
-section that is not a map, a value the flag cannot take (`key "port" in section
-"server" must be a whole number, got 'abc'`), or YAML that does not parse.
+section that is not a map, a key given twice in one map (`key "port" in section
+"server" is given twice (lines 3 and 9)`), a value the flag cannot take (`key
+"port" in section "server" must be a whole number, got 'abc'`), a value the
+command refuses once it is read (`key "port" in section "server": --port must be
+between 0 and 65535, got -5`, where the same value given on the command line or by
+an environment variable gets the message after the key alone), or YAML that does
+not parse.
 
 Keys that upstream gosmee has but gosmee-trio does not are accepted and ignored,
 with one WARNING line each when the command starts:

@@ -28,6 +28,7 @@ from gosmee_trio.cli.common import (
     TargetRetriesOption,
     TargetTimeoutOption,
     fail,
+    fail_config,
     first_leaf,
     on_signals,
     setup_logging,
@@ -123,12 +124,18 @@ async def replay(
     hook_id = hook_id or CONFIG_FILE.positional("hook-id")
     if not github_token:
         fail('required flag "github-token" not set')
-    scope = _configured(Scope.parse, org_repo)
-    since = _configured(parse_time_since, time_since) if time_since else None
+    scope = _configured(Scope.parse, org_repo, "ORG_REPO")
+    since = (
+        _configured(parse_time_since, time_since, "--time-since")
+        if time_since
+        else None
+    )
     if not target_connection_timeout > 0:
-        fail(
-            "--target-connection-timeout must be a positive number of seconds, "
-            f"got {target_connection_timeout!r}"
+        fail_config(
+            ConfigError(
+                "--target-connection-timeout must be a positive number of seconds, "
+                f"got {target_connection_timeout!r}"
+            )
         )
     async with _open_http(target_connection_timeout) as (github_http, target_http):
         github = GitHubClient(github_http, token=github_token, api_url=github_api_url)
@@ -206,17 +213,17 @@ async def _open_http(
             await target.aclose()
 
 
-def _configured(parse: Callable[[str], T], text: str) -> T:
+def _configured(parse: Callable[[str], T], text: str, flag: str) -> T:
     try:
         return parse(text)
     except ConfigError as exc:
-        fail(str(exc))
+        fail_config(exc, flag)
 
 
 def _hook_id(text: str) -> int:
     text = text.strip()
     if not text.isascii() or not text.isdigit() or int(text) == 0:
-        fail(MISSING_HOOK_ID)
+        fail_config(ConfigError(MISSING_HOOK_ID, flag="HOOK_ID"))
     return int(text)
 
 
@@ -232,7 +239,8 @@ def _target(argument: str) -> str:
         fail(MISSING_TARGET)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        fail(f"TARGET_URL must be an http:// or https:// URL, got {url!r}")
+        problem = f"TARGET_URL must be an http:// or https:// URL, got {url!r}"
+        fail_config(ConfigError(problem))
     return url
 
 

@@ -18,9 +18,11 @@ from gosmee_trio.cli.common import (
     LogLevelOption,
     NoColorOption,
     OutputOption,
+    WholeNumber,
     checked,
     comma_env,
     fail,
+    fail_config,
     first_leaf,
     on_signals,
     setup_logging,
@@ -32,6 +34,8 @@ from gosmee_trio.config import (
     DEFAULT_REDIS_STREAM_MAXLEN,
     ServerConfig,
 )
+from gosmee_trio.errors import ConfigError
+from gosmee_trio.server.allowlist import AllowList
 from gosmee_trio.server.brokerapi import BrokerUnavailable
 from gosmee_trio.server.serve import Server
 
@@ -40,10 +44,11 @@ from gosmee_trio.server.serve import Server
 async def server(
     *,
     address: Annotated[str, Parameter(name=["--address", "-a"])] = "localhost",
-    port: Annotated[int, Parameter(name=["--port", "-p"])] = 3333,
+    port: Annotated[WholeNumber, Parameter(name=["--port", "-p"])] = 3333,
     public_url: Annotated[str, Parameter(name="--public-url")] = "",
     max_body_size: Annotated[
-        int, Parameter(name="--max-body-size", env_var="GOSMEE_MAX_BODY_SIZE")
+        WholeNumber,
+        Parameter(name="--max-body-size", env_var="GOSMEE_MAX_BODY_SIZE"),
     ] = DEFAULT_MAX_BODY_SIZE,
     keepalive_interval: Annotated[
         float,
@@ -92,7 +97,7 @@ async def server(
         str, Parameter(name="--redis-url", env_var="GOSMEE_REDIS_URL")
     ] = "",
     redis_stream_maxlen: Annotated[
-        int,
+        WholeNumber,
         Parameter(name="--redis-stream-maxlen", env_var="GOSMEE_REDIS_STREAM_MAXLEN"),
     ] = DEFAULT_REDIS_STREAM_MAXLEN,
     log_level: LogLevelOption = "info",
@@ -162,6 +167,7 @@ async def server(
         redis_url=redis_url,
         redis_stream_maxlen=redis_stream_maxlen,
     )
+    _check_allowed_ips(config.allowed_ips)
     relay = checked(Server, config=config)
     failure: BaseException | None = None
     try:
@@ -180,8 +186,18 @@ def _not_empty(
     # An empty value (an unset shell variable, say) must not silently turn a
     # protection off.
     if (given is not None or env in os.environ) and not values:
-        fail(f"{flag} was given but is empty; leave it out to turn it off")
+        problem = f"{flag} was given but is empty; leave it out to turn it off"
+        fail_config(ConfigError(problem))
     return values
+
+
+def _check_allowed_ips(entries: tuple[str, ...]) -> None:
+    # The server parses them again; parsed here first because its message does
+    # not start with the flag, which fail_config needs to name the config key.
+    try:
+        AllowList.parse(entries)
+    except ConfigError as exc:
+        fail_config(exc, "--allowed-ips")
 
 
 async def _serve_until_signals(relay: Server) -> None:
