@@ -13,6 +13,7 @@ from gosmee_trio.errors import ConfigError
 from gosmee_trio.events import RelayEvent, StreamId, format_stream_id
 from gosmee_trio.server.brokerapi import BrokerUnavailable
 from gosmee_trio.server.redis_entries import channel_of, event_of, redacted, stream_key
+from gosmee_trio.server.redis_queries import StreamHead
 from gosmee_trio.server.redis_stream import CATCH_UP_PAGE, RedisSubscriber
 
 
@@ -80,11 +81,12 @@ class FakeRedis:
         self.lags = 0
         self.fail = False
 
-    async def stream_head(self, channel: str) -> tuple[StreamId | None, bool]:
+    async def stream_head(self, channel: str) -> StreamHead:
         if self.fail:
             raise BrokerUnavailable("read redis stream history: gone")
         oldest = self.entries[0].stream_id if self.entries else None
-        return oldest, self.trimmed
+        newest = self.entries[-1].stream_id if self.entries else None
+        return StreamHead(oldest, self.trimmed, newest)
 
     async def read_after(
         self, channel: str, cursor: StreamId | None, count: int
@@ -218,3 +220,11 @@ async def test_a_cursor_on_a_stream_that_is_gone_gets_one_gap_then_new_events() 
     assert _ids(await subscriber.receive_batch(1 << 20)) == [b"GAP -"]
     subscriber.offer(fake.add(0))
     assert _ids(await subscriber.receive_batch(1 << 20)) == [0]
+
+
+async def test_a_cursor_newer_than_any_id_given_out_gets_a_gap_and_all() -> None:
+    # From a Redis that has since lost its data: waiting for it would hide all.
+    fake = FakeRedis(2)
+    subscriber = _subscriber(fake, (99, 0))
+    await subscriber.catch_up()
+    assert _ids(await subscriber.receive_batch(1 << 20)) == [b"GAP 10-0", 0, 1]

@@ -32,8 +32,10 @@ def test_a_relay_message_becomes_smee_json() -> None:
         b"[1]",
         b'{"bodyB":5}',
         b'{"bodyB":"!!"}',
-        b'{"timestamp":"soon"}',
-        b'{"query":[1]}',
+        b'{"bodyB":"","timestamp":"soon"}',
+        b'{"bodyB":"","query":[1]}',
+        b"{}",
+        b'{"body":{"a":1},"x-github-event":"push"}',
     ],
 )
 def test_a_frame_without_a_relay_message_is_left_out_and_logged(

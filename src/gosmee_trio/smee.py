@@ -43,6 +43,9 @@ def _smee_frame(gosmee_frame: bytes, stream_id: str) -> bytes:
     message = json.loads(gosmee_frame[start:].rstrip(b"\n").decode("utf-8"))
     if not isinstance(message, dict):
         raise TypeError(f"expected a JSON object, got {type(message).__name__}")
+    if not isinstance(message.get("bodyB"), str):
+        # Every relay message has one; without it there is no body to send.
+        raise TypeError("no bodyB in the relay message")
     body = base64.b64decode(message.pop("bodyB", ""), validate=True)
     timestamp = int(message.pop("timestamp", "0") or 0)
     query = message.pop("query", {})

@@ -4,14 +4,18 @@ problem never reaches another, and nothing is skipped without a gap event."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import httpx
 import pytest
 import trio
 from httpx_sse import aconnect_sse
 
+from gosmee_trio.config import ServerConfig
 from gosmee_trio.server.serve import Server
-from tests.helpers import read_events
+from gosmee_trio.wire import build_message, relay_headers
+from tests.e2e.test_relay import start_client
+from tests.helpers import RecordingTarget, read_events
 from tests.redis_server import RedisServer
 
 STREAM = {"Accept": "text/event-stream"}
@@ -133,3 +137,25 @@ async def test_lost_redis_data_is_announced_as_a_gap(
         "oldest_id": fresh,
     }
     assert fresh_id == fresh
+
+
+async def test_a_client_with_no_event_yet_misses_nothing_across_a_reconnect(
+    redis_server: RedisServer,
+    nursery: trio.Nursery,
+    http: httpx.AsyncClient,
+    target: RecordingTarget,
+) -> None:
+    config = ServerConfig(address="127.0.0.1", port=0, redis_url=redis_server.url)
+    channel = "quiet-client-channel"
+    async with trio.open_nursery() as first_life:
+        base = await first_life.start(Server(config).run)
+        await start_client(nursery, f"{base}/{channel}", f"{target.url}/hook")
+        first_life.cancel_scope.cancel()  # the replica goes before any event
+    again = Server(replace(config, port=int(base.rsplit(":", 1)[1])))
+    with trio.fail_after(30):
+        # Published (by another replica) while the client has no server at all.
+        async with redis_server.client() as redis:
+            message = build_message(relay_headers([]), b"while away", {}, 1)
+            await redis.xadd(f"gosmee:stream:{channel}", {b"payload": message})
+        await nursery.start(again.run)
+        assert (await target.next()).body == b"while away"

@@ -172,8 +172,13 @@ class Consumer:
                 log.info(
                     "stream ready, forwarding events", extra={"url": self.shown_url}
                 )
-                if self._on_position is not None and is_stream_id(sse.id):
-                    self._on_position(sse.id)
+                if is_stream_id(sse.id):
+                    if not self.last_id:
+                        # No event yet: resume from where this stream started, or
+                        # whatever is published while reconnecting would be skipped.
+                        self.last_id = sse.id
+                    if self._on_position is not None:
+                        self._on_position(sse.id)
                 on_ready()
             return
         if sse.event == GAP_EVENT:

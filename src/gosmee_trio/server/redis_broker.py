@@ -156,7 +156,7 @@ class RedisBroker:
             with trio.fail_after(HEALTH_TIMEOUT):
                 await self.ping()
         except (*REDIS_ERRORS, BrokerUnavailable) as exc:
-            return f"redis unavailable: {describe(exc)}"
+            return f"redis unavailable: {describe(exc, HEALTH_TIMEOUT)}"
         return ""
 
     async def ping(self) -> None:
@@ -258,7 +258,7 @@ class RedisBroker:
     async def _newest(self, channel: str, what: str) -> StreamId:
         return await queries.newest(self._redis, channel, what)
 
-    async def stream_head(self, channel: str) -> tuple[StreamId | None, bool]:
+    async def stream_head(self, channel: str) -> queries.StreamHead:
         """See ``redis_queries.stream_head``."""
         return await queries.stream_head(self._redis, channel)
 

@@ -47,10 +47,11 @@ def text_of(raw: bytes | str) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw
 
 
-def describe(error: BaseException) -> str:
-    """An error from talking to Redis, as a message people can act on."""
+def describe(error: BaseException, deadline: float | None = None) -> str:
+    """An error from talking to Redis, as a message people can act on; ``deadline``
+    is the one a TooSlowError ran out of (default COMMAND_TIMEOUT)."""
     if isinstance(error, trio.TooSlowError):
-        return f"no answer within {COMMAND_TIMEOUT:g} s"
+        return f"no answer within {deadline or COMMAND_TIMEOUT:g} s"
     return str(error) or type(error).__name__
 
 

@@ -4,6 +4,8 @@ saying what was being read."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import coredis
 import trio
 
@@ -41,10 +43,17 @@ async def newest(client: coredis.Redis[bytes], channel: str, what: str) -> Strea
     return parse_stream_id(text_of(entries[0].identifier)) if entries else (0, 0)
 
 
-async def stream_head(
-    client: coredis.Redis[bytes], channel: str
-) -> tuple[StreamId | None, bool]:
-    """The oldest id the stream holds, and whether older entries were trimmed.
+class StreamHead(NamedTuple):
+    """What a stream holds: its oldest id, whether older entries were trimmed, and
+    the newest id it ever gave out (None for ids: nothing held / no stream)."""
+
+    oldest: StreamId | None
+    trimmed: bool
+    newest_ever: StreamId | None
+
+
+async def stream_head(client: coredis.Redis[bytes], channel: str) -> StreamHead:
+    """See ``StreamHead``.
 
     Raises:
         BrokerUnavailable: Redis could not be read.
@@ -54,18 +63,21 @@ async def stream_head(
             info = await client.xinfo_stream(stream_key(channel))
     except REDIS_ERRORS as exc:
         if "no such key" in str(exc).lower():
-            return None, False
+            return StreamHead(None, False, None)
         raise BrokerUnavailable(f"read redis stream history: {describe(exc)}") from None
+    last = info.get("last-generated-id")
+    newest_ever = parse_stream_id(text_of(last)) if last else None
     first = info.get("first-entry")
     if not first:
-        return None, False
+        return StreamHead(None, False, newest_ever)
     added = info.get("entries-added")
     length = info.get("length")
     oldest = parse_stream_id(text_of(first.identifier))
-    if isinstance(added, int) and isinstance(length, int):
-        return oldest, added > length
     # Redis before 7.0 does not count what was added: assume trimming.
-    return oldest, True
+    trimmed = (
+        added > length if isinstance(added, int) and isinstance(length, int) else True
+    )
+    return StreamHead(oldest, trimmed, newest_ever)
 
 
 async def read_after(

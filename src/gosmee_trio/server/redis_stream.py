@@ -27,6 +27,7 @@ from gosmee_trio.server.brokerapi import BrokerUnavailable, Item
 
 if TYPE_CHECKING:
     from gosmee_trio.server.redis_broker import RedisBroker
+    from gosmee_trio.server.redis_queries import StreamHead
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +85,10 @@ class RedisSubscriber:
         # Reset before the reads: an overflow during them sets it again.
         self.lagging = False
         broker = self._broker
-        oldest, trimmed = await broker.stream_head(self.channel)
+        head = await broker.stream_head(self.channel)
+        oldest = head.oldest
         start: StreamId | None = self.cursor
-        if _lost_before(self.cursor, oldest, trimmed):
+        if _lost_before(self.cursor, head):
             self._pending.append(broker.gap(self, oldest))
             start = None  # from the oldest entry held, inclusive
             if oldest is None:
@@ -155,15 +157,19 @@ class RedisSubscriber:
                 return
 
 
-def _lost_before(cursor: StreamId, oldest: StreamId | None, trimmed: bool) -> bool:
+def _lost_before(cursor: StreamId, head: StreamHead) -> bool:
     """Whether entries after ``cursor`` may be gone.
 
     Trimming is the usual cause. A cursor other than 0-0 that is older than all
     the stream holds (or a stream that is gone) also means loss: Redis lost its data
-    in a restart without persistence, or the key was deleted. Redis does not say
-    which ids it dropped, so an id that was itself the last one dropped is reported
-    too, though nothing after it was lost.
+    in a restart without persistence, or the key was deleted. So does a cursor newer
+    than any id the stream ever gave out: it came from a Redis that has since lost
+    its data (waiting for ids to pass it would hide every new event). Redis does not
+    say which ids it dropped, so an id that was itself the last one dropped is
+    reported too, though nothing after it was lost.
     """
-    if oldest is None:
+    if head.newest_ever is not None and cursor > head.newest_ever:
+        return True
+    if head.oldest is None:
         return cursor != (0, 0)
-    return cursor < oldest and (trimmed or cursor != (0, 0))
+    return cursor < head.oldest and (head.trimmed or cursor != (0, 0))
