@@ -11,12 +11,11 @@ import pytest
 from gosmee_trio.cli.configfile import (
     Setting,
     check_config,
-    default_config_path,
     flag_texts,
     layered_settings,
     positional_value,
-    read_config_file,
 )
+from gosmee_trio.cli.configread import default_config_path, read_config_file
 from gosmee_trio.errors import ConfigError
 
 HOME = Path("/home/ada")

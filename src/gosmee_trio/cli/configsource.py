@@ -27,12 +27,11 @@ from gosmee_trio.cli.configfile import (
     Document,
     Setting,
     check_config,
-    default_config_path,
     flag_texts,
     layered_settings,
     positional_value,
-    read_config_file,
 )
+from gosmee_trio.cli.configread import default_config_path, read_config_file
 from gosmee_trio.errors import ConfigError
 
 log = logging.getLogger(__name__)
