@@ -8,20 +8,22 @@ import re
 import pytest
 import trio
 
-from gosmee_trio.config import ServerConfig
+from gosmee_trio.config import ServerConfig, redact_password
 from gosmee_trio.errors import ConfigError
 from gosmee_trio.events import RelayEvent, StreamId, format_stream_id
 from gosmee_trio.server.brokerapi import BrokerUnavailable
-from gosmee_trio.server.redis_entries import channel_of, event_of, redacted, stream_key
+from gosmee_trio.server.redis_entries import channel_of, event_of, stream_key
 from gosmee_trio.server.redis_queries import StreamHead
 from gosmee_trio.server.redis_stream import CATCH_UP_PAGE, RedisSubscriber
 
 
 def test_password_never_shows_in_a_redacted_url() -> None:
-    assert redacted("redis://:s3cret@db:6379/0") == "redis://:***@db:6379/0"
-    assert redacted("rediss://me:s3cret@db:6380") == "rediss://me:***@db:6380"
-    assert redacted("redis://db:6379") == "redis://db:6379"
-    assert redacted("unix:///run/redis.sock?db=1") == "unix:///run/redis.sock?db=1"
+    assert redact_password("redis://:s3cret@db:6379/0") == "redis://:***@db:6379/0"
+    assert redact_password("rediss://me:s3cret@db:6380") == "rediss://me:***@db:6380"
+    assert redact_password("redis://db:6379") == "redis://db:6379"
+    assert (
+        redact_password("unix:///run/redis.sock?db=1") == "unix:///run/redis.sock?db=1"
+    )
 
 
 def test_stream_keys_are_upstreams() -> None:

@@ -116,3 +116,11 @@ class GitHubError(RelayError):
         super().__init__(message)
         self.status = status
         self.retryable = retryable
+
+
+def first_leaf(error: BaseException) -> BaseException:
+    """The first exception inside ``error`` that is not a group (trio and coredis
+    wrap errors in exception groups)."""
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error

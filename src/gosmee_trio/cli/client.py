@@ -29,7 +29,6 @@ from gosmee_trio.cli.common import (
     checked,
     fail,
     fail_config,
-    first_leaf,
     on_signals,
     setup_logging,
     split_commas,
@@ -46,7 +45,7 @@ from gosmee_trio.config import (
     DEFAULT_TARGET_TIMEOUT,
     ClientConfig,
 )
-from gosmee_trio.errors import ConfigError
+from gosmee_trio.errors import ConfigError, first_leaf
 
 # Go's bufio reader never went below this; kept as the floor for compatibility.
 MIN_SSE_BUFFER = 4096

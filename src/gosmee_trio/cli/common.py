@@ -155,9 +155,3 @@ async def on_signals(
         asked = True
         log.info("received %s, shutting down gracefully", name)
         graceful()
-
-
-def first_leaf(error: BaseException) -> BaseException:
-    while isinstance(error, BaseExceptionGroup):
-        error = error.exceptions[0]
-    return error

@@ -29,7 +29,6 @@ from gosmee_trio.cli.common import (
     TargetTimeoutOption,
     fail,
     fail_config,
-    first_leaf,
     on_signals,
     setup_logging,
     split_commas,
@@ -38,7 +37,7 @@ from gosmee_trio.cli.configsource import CONFIG_FILE
 from gosmee_trio.client.forwarder import Forwarder
 from gosmee_trio.client.hooks import HookConfig
 from gosmee_trio.config import DEFAULT_TARGET_RETRIES, DEFAULT_TARGET_TIMEOUT
-from gosmee_trio.errors import ConfigError, GitHubError
+from gosmee_trio.errors import ConfigError, GitHubError, first_leaf
 from gosmee_trio.replay.github import API_TIMEOUT, DEFAULT_API_URL, GitHubClient
 from gosmee_trio.replay.model import Scope, parse_time_since
 from gosmee_trio.replay.runner import Replayer

@@ -23,7 +23,6 @@ from gosmee_trio.cli.common import (
     comma_env,
     fail,
     fail_config,
-    first_leaf,
     on_signals,
     setup_logging,
     split_commas,
@@ -34,7 +33,7 @@ from gosmee_trio.config import (
     DEFAULT_REDIS_STREAM_MAXLEN,
     ServerConfig,
 )
-from gosmee_trio.errors import ConfigError
+from gosmee_trio.errors import ConfigError, first_leaf
 from gosmee_trio.server.allowlist import AllowList
 from gosmee_trio.server.brokerapi import BrokerUnavailable
 from gosmee_trio.server.serve import Server

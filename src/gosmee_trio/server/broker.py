@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 
 import trio
@@ -97,7 +97,7 @@ class Broker:
     async def publish_webhook(
         self,
         channel: str,
-        raw_headers: list[tuple[bytes, bytes]],
+        raw_headers: Sequence[tuple[bytes, bytes]],
         query_string: bytes,
         body_chunks: list[bytes],
         timestamp_ms: int,

@@ -9,6 +9,7 @@ channels, the web page) only ever use this interface.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -99,7 +100,7 @@ class EventBroker(Protocol):
     async def publish_webhook(
         self,
         channel: str,
-        raw_headers: list[tuple[bytes, bytes]],
+        raw_headers: Sequence[tuple[bytes, bytes]],
         query_string: bytes,
         body_chunks: list[bytes],
         timestamp_ms: int,

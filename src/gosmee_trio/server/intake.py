@@ -190,7 +190,7 @@ class Intake:
         timestamp_ms = time.time_ns() // 1_000_000
         try:
             event = await broker.publish_webhook(
-                channel, list(headers), query, chunks, timestamp_ms
+                channel, headers, query, chunks, timestamp_ms
             )
         except BrokerUnavailable as exc:
             log.error("%s", exc, extra={"channel": channel})

@@ -20,7 +20,7 @@ what is wrong for ``/health``; the server keeps running.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -29,6 +29,8 @@ import trio
 from coredis.exceptions import RedisError
 from coredis.tokens import PureToken
 
+from gosmee_trio.config import redact_password
+from gosmee_trio.errors import first_leaf
 from gosmee_trio.events import (
     RelayEvent,
     StreamId,
@@ -45,7 +47,6 @@ from gosmee_trio.server.redis_entries import (
     REDIS_ERRORS,
     Stored,
     describe,
-    redacted,
     stream_key,
     text_of,
 )
@@ -102,7 +103,7 @@ class RedisBroker:
         Raises:
             BrokerUnavailable: Redis did not answer at start-up.
         """
-        where = redacted(self.url)
+        where = redact_password(self.url)
         try:
             client = self.new_client()
         except (ValueError, RedisError) as exc:
@@ -118,9 +119,7 @@ class RedisBroker:
         except* REDIS_ERRORS as group:
             if self._client is not None:
                 raise  # after start-up the reader handles its own errors
-            first: BaseException = group
-            while isinstance(first, BaseExceptionGroup):
-                first = first.exceptions[0]
+            first = first_leaf(group)
             raise BrokerUnavailable(
                 f"cannot reach Redis at {where}: {describe(first)}"
             ) from None
@@ -183,7 +182,7 @@ class RedisBroker:
     async def publish_webhook(
         self,
         channel: str,
-        raw_headers: list[tuple[bytes, bytes]],
+        raw_headers: Sequence[tuple[bytes, bytes]],
         query_string: bytes,
         body_chunks: list[bytes],
         timestamp_ms: int,

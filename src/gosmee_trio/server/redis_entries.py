@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import trio
 from coredis.exceptions import RedisError
 
-from gosmee_trio.config import redact_password
 from gosmee_trio.events import RelayEvent, parse_stream_id
 from gosmee_trio.sse import encode_event
 
@@ -53,11 +52,6 @@ def describe(error: BaseException, deadline: float | None = None) -> str:
     if isinstance(error, trio.TooSlowError):
         return f"no answer within {deadline or COMMAND_TIMEOUT:g} s"
     return str(error) or type(error).__name__
-
-
-def redacted(url: str) -> str:
-    """``url`` without its password, for messages and logs."""
-    return redact_password(url)
 
 
 def event_of(

@@ -21,6 +21,7 @@ import coredis
 import trio
 from coredis.exceptions import ResponseError
 
+from gosmee_trio.errors import first_leaf
 from gosmee_trio.events import format_stream_id, parse_stream_id
 from gosmee_trio.server.redis_entries import (
     COMMAND_TIMEOUT,
@@ -64,9 +65,7 @@ async def read_forever(broker: RedisBroker) -> None:
                 failure = await _read_until_interrupted(broker, client)
         except* REDIS_ERRORS as group:
             # Raised by the client itself (its connection task), not by a command.
-            failure = group
-            while isinstance(failure, BaseExceptionGroup):
-                failure = failure.exceptions[0]
+            failure = first_leaf(group)
         if failure is not None:
             await _recover(broker, failure)
 
