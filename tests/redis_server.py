@@ -29,6 +29,7 @@ class RedisServer:
     extra: tuple[str, ...] = ()
     process: trio.Process | None = None
     _nursery: trio.Nursery | None = None
+    _started_before: bool = False
 
     @property
     def url(self) -> str:
@@ -36,6 +37,19 @@ class RedisServer:
 
     async def start(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
+        # The port came from free_port(), so another process may have taken it in the
+        # meantime (an outgoing connection's ephemeral port, another test's listener):
+        # Redis then exits at once. A first start moves to a fresh port; a restart
+        # must keep its port, so it fails, naming the port.
+        for _attempt in range(5):
+            if await self._start_once(nursery):
+                return
+            if self._started_before:
+                break
+            self.port = free_port()
+        raise RuntimeError(f"redis-server exited at start-up on port {self.port}")
+
+    async def _start_once(self, nursery: trio.Nursery) -> bool:
         command = [
             _binary(),
             "--port",
@@ -62,7 +76,9 @@ class RedisServer:
                 stderr=subprocess.DEVNULL,
             )
         )
-        await self._wait_ready()
+        ready = await self._wait_ready(self.process)
+        self._started_before = self._started_before or ready
+        return ready
 
     async def stop(self) -> None:
         """SIGTERM and wait: Redis flushes and exits; clients see the port close."""
@@ -94,20 +110,28 @@ class RedisServer:
         async with self.client() as redis:
             return len(await redis.client_list()) - 1
 
-    async def _wait_ready(self) -> None:
-        with trio.fail_after(10):
-            while True:
+    async def _wait_ready(self, process: trio.Process) -> bool:
+        """True once this process answers PING; False if it exits first."""
+        with trio.fail_after(20):
+            while process.poll() is None:
                 try:
                     stream = await trio.open_tcp_stream("127.0.0.1", self.port)
                 except OSError:
                     # Polling a port that is not open yet: no event to wait on.
                     await trio.sleep(0.02)
                     continue
-                await stream.send_all(b"PING\r\n")
-                reply = await stream.receive_some(64)
-                await stream.aclose()
+                reply = b""
+                async with stream:
+                    # A listener that is not Redis may never answer.
+                    with trio.move_on_after(1):
+                        await stream.send_all(b"PING\r\n")
+                        reply = await stream.receive_some(64)
                 if reply.startswith(b"+PONG"):
-                    return
+                    return True
+                # Something else holds the port: Redis will exit on its failed bind.
+                await trio.sleep(0.02)
+        self.process = None
+        return False
 
 
 def _binary() -> str:
