@@ -21,6 +21,7 @@ from gosmee_trio.client.consumer import Consumer
 from gosmee_trio.client.forwarder import Forwarder, redact_url
 from gosmee_trio.client.health import ClientCounters, HealthServer
 from gosmee_trio.client.hooks import HookConfig, run_hook, should_run
+from gosmee_trio.client.httpclients import HttpClients
 from gosmee_trio.client.message import IncomingEvent, Unparsable
 from gosmee_trio.client.metrics import ClientMetrics
 from gosmee_trio.client.naming import safe_event_type
@@ -38,8 +39,6 @@ PIPELINE_BUFFER = 16
 # Events forwarded and waiting for a slow hook. Forwarding goes on meanwhile; past
 # this many the stream pauses (the server keeps the backlog in its history).
 HOOK_BACKLOG = 64
-# Connect timeout for the stream; reads use the keepalive watchdog instead.
-STREAM_CONNECT_TIMEOUT = 10.0
 
 Item = IncomingEvent | Unparsable
 
@@ -106,15 +105,12 @@ class Client:
                     key_file,
                 )
         try:
-            async with self._http_clients() as (stream_http, target_http):
+            async with HttpClients(self.config) as (stream_http, target_http):
                 await self._run_pipeline(
                     stream_http, target_http, resume_from, task_status
                 )
         finally:
             self._save_checkpoint()
-
-    def _http_clients(self) -> _HttpClients:
-        return _HttpClients(self.config)
 
     async def _run_pipeline(
         self,
@@ -205,7 +201,7 @@ class Client:
         """Save and forward one event; False when it was dead-lettered instead."""
         if isinstance(item, Unparsable):
             self.metrics.count_outcome("dead_letter")
-            await self._dead_letter(_unparsable_event(item), item.error)
+            await self._dead_letter(item.as_event(), item.error)
             return False
         if self._ignored(item):
             log.info("skipping event as requested", extra=event_fields(item))
@@ -292,41 +288,3 @@ class _StartedOnce:
         if not self._done:
             self._done = True
             self._inner.started()
-
-
-class _HttpClients:
-    """The stream's HTTP client and the target's, opened and closed together."""
-
-    def __init__(self, config: ClientConfig) -> None:
-        stream_timeout = httpx.Timeout(
-            STREAM_CONNECT_TIMEOUT, read=config.watchdog_timeout
-        )
-        self.stream = httpx.AsyncClient(timeout=stream_timeout)
-        # NOTE: like upstream, the target is reached without the environment's proxy
-        # settings: it is a local service, and a corporate proxy cannot reach it.
-        self.target = httpx.AsyncClient(
-            timeout=config.target_timeout,
-            verify=not config.insecure_skip_tls_verify,
-            trust_env=False,
-        )
-
-    async def __aenter__(self) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
-        return self.stream, self.target
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        with trio.move_on_after(1, shield=True):
-            await self.stream.aclose()
-            await self.target.aclose()
-
-
-def _unparsable_event(item: Unparsable) -> IncomingEvent:
-    return IncomingEvent(
-        stream_id=item.stream_id,
-        headers=(("Content-Type", "text/plain; charset=utf-8"),),
-        body=item.data.encode(),
-        query=(),
-        event_type="unparsable",
-        delivery_id="",
-        content_type="text/plain; charset=utf-8",
-        timestamp_ms=None,
-    )

@@ -62,6 +62,19 @@ class Unparsable:
     data: str
     error: str
 
+    def as_event(self) -> IncomingEvent:
+        """The raw data as a text event, so it can be dead-lettered like any other."""
+        return IncomingEvent(
+            stream_id=self.stream_id,
+            headers=(("Content-Type", "text/plain; charset=utf-8"),),
+            body=self.data.encode(),
+            query=(),
+            event_type="unparsable",
+            delivery_id="",
+            content_type="text/plain; charset=utf-8",
+            timestamp_ms=None,
+        )
+
 
 def is_control_event(name: str, data: str) -> bool:
     """``connected``/``ready``/``ping`` traffic, by event name or exact shape only."""
