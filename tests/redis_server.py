@@ -65,6 +65,11 @@ class RedisServer:
             "yes",
             "--appendfsync",
             "always",
+            # Its log on stdout is how we learn it listens (or why it exited).
+            "--logfile",
+            "",
+            "--loglevel",
+            "notice",
             *self.extra,
         ]
         self.process = await nursery.start(
@@ -72,13 +77,19 @@ class RedisServer:
                 trio.run_process,
                 command,
                 check=False,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
             )
         )
-        ready = await self._wait_ready(self.process)
-        self._started_before = self._started_before or ready
-        return ready
+        ready = trio.Event()
+        outcome: list[bool] = []
+        nursery.start_soon(_read_log, self.process, ready, outcome)
+        with trio.fail_after(20):
+            await ready.wait()
+        self._started_before = self._started_before or outcome[0]
+        if not outcome[0]:
+            self.process = None
+        return outcome[0]
 
     async def stop(self) -> None:
         """SIGTERM and wait: Redis flushes and exits; clients see the port close."""
@@ -110,28 +121,24 @@ class RedisServer:
         async with self.client() as redis:
             return len(await redis.client_list()) - 1
 
-    async def _wait_ready(self, process: trio.Process) -> bool:
-        """True once this process answers PING; False if it exits first."""
-        with trio.fail_after(20):
-            while process.poll() is None:
-                try:
-                    stream = await trio.open_tcp_stream("127.0.0.1", self.port)
-                except OSError:
-                    # Polling a port that is not open yet: no event to wait on.
-                    await trio.sleep(0.02)
-                    continue
-                reply = b""
-                async with stream:
-                    # A listener that is not Redis may never answer.
-                    with trio.move_on_after(1):
-                        await stream.send_all(b"PING\r\n")
-                        reply = await stream.receive_some(64)
-                if reply.startswith(b"+PONG"):
-                    return True
-                # Something else holds the port: Redis will exit on its failed bind.
-                await trio.sleep(0.02)
-        self.process = None
-        return False
+
+async def _read_log(
+    process: trio.Process, ready: trio.Event, outcome: list[bool]
+) -> None:
+    """Read redis-server's log until it says it listens (outcome True) or its output
+    ends because it exited, e.g. on a port taken since free_port() chose it (False);
+    then keep reading so a chatty Redis never blocks on a full pipe."""
+    assert process.stdout is not None
+    buffered = b""
+    async for chunk in process.stdout:
+        if not ready.is_set():
+            buffered += chunk
+            if b"Ready to accept connections" in buffered:
+                outcome.append(True)
+                ready.set()
+    if not ready.is_set():
+        outcome.append(False)
+        ready.set()
 
 
 def _binary() -> str:
