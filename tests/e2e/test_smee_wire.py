@@ -55,6 +55,7 @@ async def test_smee_stream_frames(http: httpx.AsyncClient, server_url: str) -> N
                     "X-GitHub-Event": "issues",
                     "Body": "not the body",
                     "Timestamp": "not the time",
+                    "Query": "not the query",
                     "Connection": "keep-alive",
                 },
             )
@@ -71,6 +72,8 @@ async def test_smee_stream_frames(http: httpx.AsyncClient, server_url: str) -> N
     assert isinstance(message["timestamp"], int)
     assert message["x-github-event"] == "issues"
     assert "connection" not in message and "host" not in message
+    # A header named like a reserved key is dropped, not sent a second time.
+    assert "not the" not in data
 
 
 async def test_smee_keepalive_is_a_named_ping(
@@ -134,11 +137,14 @@ async def test_our_client_reads_the_smee_wire(
     target: RecordingTarget,
 ) -> None:
     await start_client(
-        nursery, f"{server_url}/{CHANNEL}", f"{target.url}/hook", smee_stream=True
+        nursery,
+        f"{server_url}/{CHANNEL}",
+        f"{target.url}/hook?token=abc",
+        smee_stream=True,
     )
     body = {"action": "opened", "issue": {"title": "café — ✓"}}
     await http.post(
-        f"{server_url}/{CHANNEL}?foo=bar",
+        f"{server_url}/{CHANNEL}?foo=bar&rep=1&rep=2",
         content=json.dumps(body).encode(),
         headers={"Content-Type": "application/json", "X-GitHub-Event": "issues"},
     )
@@ -146,5 +152,6 @@ async def test_our_client_reads_the_smee_wire(
         got = await target.next()
     assert json.loads(got.body) == body
     assert got.header("x-github-event") == "issues"
-    assert got.query == b"foo=bar"
+    # The relayed query goes after the target's own, repeated names in order.
+    assert got.query == b"token=abc&foo=bar&rep=1&rep=2"
     assert got.header("content-type") == "application/json"
