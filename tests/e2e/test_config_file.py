@@ -16,7 +16,7 @@ import pytest
 import trio
 import yaml
 
-from tests.e2e.replay_data import TOKEN, start_github
+from tests.e2e.replay_data import GUID, TOKEN, start_github
 from tests.helpers import RecordingTarget
 
 CHANNEL = "config-file-channel"
@@ -363,3 +363,71 @@ async def test_config_file_replay_section_supplies_the_arguments(
         "150",
         "410",
     ]
+
+
+# Weakest first: each layer sets saveDir to a folder of its own name, so the one
+# folder the delivery is saved in names the layer that won.
+SAVE_DIR_LAYERS = ("top-level", "section", "env", "cli")
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        pytest.param(
+            SAVE_DIR_LAYERS[:count], id="+".join(("default", *SAVE_DIR_LAYERS[:count]))
+        )
+        for count in range(len(SAVE_DIR_LAYERS) + 1)
+    ],
+)
+async def test_config_file_precedence_is_cli_env_section_top_level_default(
+    nursery: trio.Nursery,
+    tmp_path: Path,
+    target: RecordingTarget,
+    given: tuple[str, ...],
+) -> None:
+    # saveDir is a key both at the top level and in replay's section, and has an
+    # environment variable; replay saves each delivery before forwarding it, so
+    # once the target has it the winning folder holds its files.
+    folders = {layer: tmp_path / layer for layer in SAVE_DIR_LAYERS}
+    document: dict[str, object] = {"replay": {}}
+    if "top-level" in given:
+        document["saveDir"] = str(folders["top-level"])
+    if "section" in given:
+        document["replay"] = {"saveDir": str(folders["section"])}
+    path = _write(tmp_path / "gosmee.yaml", document)
+    env = _environment(tmp_path)
+    if "env" in given:
+        env["GOSMEE_SAVEDIR"] = str(folders["env"])
+    cli = ["--saveDir", str(folders["cli"])] if "cli" in given else []
+    github = await start_github(nursery)
+
+    with trio.fail_after(40):
+        replay = await _start(
+            nursery,
+            env,
+            "replay",
+            "-F",
+            str(path),
+            *cli,
+            "-t",
+            TOKEN,
+            "--github-api-url",
+            github.url,
+            # Only the newest of the sample deliveries.
+            "-T",
+            "2024-05-01T12:05:00",
+            "octo/hello",
+            "7",
+            target.url,
+        )
+        received = await target.next()
+        saved = {
+            layer: sorted(p.suffix for p in folder.iterdir())
+            for layer, folder in folders.items()
+            if folder.exists()
+        }
+        assert await _stop(replay) == 0
+
+    assert received.header("x-github-delivery") == f"{GUID}222"
+    winner = given[-1:]
+    assert saved == {layer: [".json", ".sh"] for layer in winner}
