@@ -12,6 +12,7 @@ import pytest
 import trio
 
 from tests.e2e.fake_github import FakeGitHub
+from tests.e2e.processes import OutputLog
 from tests.e2e.replay_data import GUID, HOOK, TOKEN, short_id, start_github
 from tests.helpers import RecordingTarget
 
@@ -193,3 +194,58 @@ async def test_cli_bad_token_names_github_answer(github: FakeGitHub) -> None:
         "gosmee-trio: error: cannot list hooks: GitHub answered 401 for "
         "/orgs/octo/hooks: Bad credentials (the token needs"
     )
+
+
+async def _start_replay(
+    nursery: trio.Nursery, github: FakeGitHub, *args: str
+) -> tuple[trio.Process, OutputLog]:
+    process: trio.Process = await nursery.start(
+        partial(
+            trio.run_process,
+            [*COMMAND, *args],
+            check=False,
+            stderr=subprocess.PIPE,
+            env=_env(GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url),
+        )
+    )
+    log = OutputLog()
+    nursery.start_soon(log.drain, process.stderr)
+    return process, log
+
+
+@pytest.mark.parametrize(
+    ("answers", "attempts", "outcome"),
+    [
+        pytest.param([503, 503], 3, b"delivered push to target", id="recovers"),
+        pytest.param(
+            [503] * 4, 3, b"delivery failed: target answered 503", id="gives-up"
+        ),
+    ],
+)
+async def test_cli_replay_retries_the_target_as_the_client_does(
+    nursery: trio.Nursery,
+    github: FakeGitHub,
+    target: RecordingTarget,
+    answers: list[int],
+    attempts: int,
+    outcome: bytes,
+) -> None:
+    target.statuses = list(answers)
+    # Two retries: back-off waits 1 s, then 2 s, before attempts 2 and 3.
+    args = ["--target-retries", "2", "-T", "2024-05-01T12:05:00", "octo/hello", "7"]
+    with trio.fail_after(50):
+        process, log = await _start_replay(nursery, github, *args, target.url)
+        # Logged once the last attempt has been answered: the target has seen
+        # every attempt, and the retry warnings came before it.
+        await log.wait_for(outcome)
+        process.send_signal(signal.SIGTERM)
+        code = await process.wait()
+
+    assert len(target.received) == attempts
+    assert [short_id(r) for r in target.received] == ["222"] * attempts
+    assert {r.body for r in target.received} == {'{"n":5,"text":"café"}'.encode()}
+    assert log.text.count(b"delivery attempt failed, retrying in") == 2
+    assert log.text.count(outcome) == 1
+    # NOTE: as upstream, a delivery that failed for good is logged at ERROR and
+    # not replayed again; the command goes on polling and exits 0 on SIGTERM.
+    assert code == 0, log.text
