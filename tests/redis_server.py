@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import ssl
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ from pathlib import Path
 import coredis
 import pytest
 import trio
+import trustme
 
 from gosmee_trio.config import ServerConfig
 from gosmee_trio.server.broker import Broker
@@ -27,13 +29,27 @@ class RedisServer:
     folder: Path
     port: int = field(default_factory=free_port)
     extra: tuple[str, ...] = ()
+    # Serve TLS only on ``port`` (``url`` is then rediss://), with a certificate
+    # for 127.0.0.1 alone, issued by a throwaway CA whose certificate is ``ca_file``.
+    tls: bool = False
+    # Also listen on the Unix socket ``socket_path``.
+    unix_socket: bool = False
     process: trio.Process | None = None
     _nursery: trio.Nursery | None = None
     _started_before: bool = False
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}"
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.folder / "ca.pem"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.folder / "redis.sock"
 
     async def start(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
@@ -52,8 +68,7 @@ class RedisServer:
     async def _start_once(self, nursery: trio.Nursery) -> bool:
         command = [
             _binary(),
-            "--port",
-            str(self.port),
+            *self._listen_options(),
             "--bind",
             "127.0.0.1",
             "--dir",
@@ -91,6 +106,27 @@ class RedisServer:
             self.process = None
         return outcome[0]
 
+    def _listen_options(self) -> list[str]:
+        options = ["--port", str(self.port)]
+        if self.tls:
+            if not self.ca_file.exists():  # a restart keeps its certificates
+                _write_certificates(self.folder)
+            options = [
+                *("--port", "0", "--tls-port", str(self.port)),
+                *("--tls-cert-file", str(self.folder / "redis.pem")),
+                *("--tls-key-file", str(self.folder / "redis.key")),
+                *("--tls-ca-cert-file", str(self.ca_file)),
+                *("--tls-auth-clients", "no"),
+            ]
+        if self.unix_socket:
+            options += [
+                "--unixsocket",
+                str(self.socket_path),
+                "--unixsocketperm",
+                "700",
+            ]
+        return options
+
     async def stop(self) -> None:
         """SIGTERM and wait: Redis flushes and exits; clients see the port close."""
         assert self.process is not None
@@ -109,9 +145,14 @@ class RedisServer:
         await self.start(self._nursery)
 
     @asynccontextmanager
-    async def client(self) -> AsyncIterator[coredis.Redis[bytes]]:
+    async def client(self, db: int = 0) -> AsyncIterator[coredis.Redis[bytes]]:
+        tls = ssl.create_default_context(cafile=self.ca_file) if self.tls else None
         redis: coredis.Redis[bytes] = coredis.Redis(
-            host="127.0.0.1", port=self.port, decode_responses=False
+            host="127.0.0.1",
+            port=self.port,
+            db=db,
+            decode_responses=False,
+            ssl_context=tls,
         )
         async with redis:
             yield redis
@@ -139,6 +180,14 @@ async def _read_log(
     if not ready.is_set():
         outcome.append(False)
         ready.set()
+
+
+def _write_certificates(folder: Path) -> None:
+    authority = trustme.CA()
+    authority.cert_pem.write_to_path(folder / "ca.pem")
+    issued = authority.issue_cert("127.0.0.1")
+    issued.private_key_pem.write_to_path(folder / "redis.key")
+    issued.cert_chain_pems[0].write_to_path(folder / "redis.pem")
 
 
 def _binary() -> str:

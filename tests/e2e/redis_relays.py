@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from functools import partial
 
 import httpx
@@ -22,10 +23,13 @@ KEEPALIVE = "0.5"
 CONNECTED = '{"message":"connected"}'
 
 
-async def start_command(nursery: trio.Nursery, *args: str) -> ClientProcess:
-    """Start ``gosmee-trio <args>``; its output is collected as it is written."""
+async def start_command(
+    nursery: trio.Nursery, *args: str, env: Mapping[str, str] | None = None
+) -> ClientProcess:
+    """Start ``gosmee-trio <args>``, with ``env`` added to its environment; its output
+    is collected as it is written."""
     # Neither our own settings nor a proxy from the environment may leak in.
-    env = {
+    inherited = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith("GOSMEE_") and not k.lower().endswith("_proxy")
@@ -37,7 +41,7 @@ async def start_command(nursery: trio.Nursery, *args: str) -> ClientProcess:
             check=False,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=env,
+            env={**inherited, **(env or {})},
         )
     )
     running = ClientProcess(process, OutputLog(), OutputLog())
@@ -56,7 +60,10 @@ class ServerProcess:
 
 
 async def start_server(
-    nursery: trio.Nursery, redis_url: str, *options: str
+    nursery: trio.Nursery,
+    redis_url: str,
+    *options: str,
+    env: Mapping[str, str] | None = None,
 ) -> ServerProcess:
     running = await start_command(
         nursery,
@@ -70,7 +77,13 @@ async def start_server(
         "--redis-url",
         redis_url,
         *options,
+        env=env,
     )
+    return await wait_serving(running)
+
+
+async def wait_serving(running: ClientProcess) -> ServerProcess:
+    """Wait for a started ``gosmee-trio server`` to print where it listens."""
     await running.stdout.wait_for(b"\n")
     banner = running.stdout.text.split(b"\n", 1)[0].decode()
     assert banner.startswith("Serving for webhooks on "), running.describe()
