@@ -42,6 +42,7 @@ from gosmee_trio.server.brokerapi import (
     BrokerUnavailable,
     gap_frame,
 )
+from gosmee_trio.server.redis_client import new_client
 from gosmee_trio.server.redis_entries import (
     COMMAND_TIMEOUT,
     REDIS_ERRORS,
@@ -56,8 +57,6 @@ from gosmee_trio.wire import build_message_pieces
 
 log = logging.getLogger(__name__)
 
-# Seconds to wait for Redis to accept a connection.
-CONNECT_TIMEOUT = 5.0
 # Seconds /health waits for Redis to answer a PING before it reports it down.
 HEALTH_TIMEOUT = 2.0
 # coredis logs each connection retry, and each failed connection with a traceback;
@@ -167,15 +166,8 @@ class RedisBroker:
         await self._redis.ping()
 
     def new_client(self) -> coredis.Redis[bytes]:
-        """A client for ``url`` with a connection pool of its own.
-
-        Raises:
-            ValueError, RedisError: coredis does not accept the URL.
-        """
-        client: coredis.Redis[bytes] = coredis.Redis.from_url(
-            self.url, decode_responses=False, connect_timeout=CONNECT_TIMEOUT
-        )
-        return client
+        """See ``redis_client.new_client``."""
+        return new_client(self.url)
 
     # -- publishing ------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -51,7 +52,15 @@ def describe(error: BaseException, deadline: float | None = None) -> str:
     is the one a TooSlowError ran out of (default COMMAND_TIMEOUT)."""
     if isinstance(error, trio.TooSlowError):
         return f"no answer within {deadline or COMMAND_TIMEOUT:g} s"
-    return str(error) or type(error).__name__
+    text = str(error) or type(error).__name__
+    # NOTE: coredis says only "Unable to establish a connection"; what TLS objected
+    # to (a CA we do not trust, another host's certificate) is in the cause.
+    cause = error.__cause__
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return f"{text}: certificate verify failed: {cause.verify_message}"
+    if isinstance(cause, ssl.SSLError):
+        return f"{text}: {cause}"
+    return text
 
 
 def event_of(
