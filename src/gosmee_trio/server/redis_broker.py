@@ -42,7 +42,7 @@ from gosmee_trio.server.brokerapi import (
     BrokerUnavailable,
     gap_frame,
 )
-from gosmee_trio.server.redis_client import new_client
+from gosmee_trio.server.redis_client import CLIENT_NAME, new_client
 from gosmee_trio.server.redis_entries import (
     COMMAND_TIMEOUT,
     REDIS_ERRORS,
@@ -165,9 +165,9 @@ class RedisBroker:
         """
         await self._redis.ping()
 
-    def new_client(self) -> coredis.Redis[bytes]:
+    def new_client(self, name: str = CLIENT_NAME) -> coredis.Redis[bytes]:
         """See ``redis_client.new_client``."""
-        return new_client(self.url)
+        return new_client(self.url, name)
 
     # -- publishing ------------------------------------------------------------
 

@@ -8,10 +8,15 @@ import coredis
 
 # Seconds to wait for Redis to accept a connection.
 CONNECT_TIMEOUT = 5.0
+# What our connections call themselves (CLIENT SETNAME), so that CLIENT LIST tells
+# each process's one blocking reader from the pool it publishes and catches up with.
+CLIENT_NAME = "gosmee-trio"
+READER_NAME = "gosmee-trio-reader"
 
 
-def new_client(url: str) -> coredis.Redis[bytes]:
-    """A client for ``url`` with a connection pool of its own.
+def new_client(url: str, name: str = CLIENT_NAME) -> coredis.Redis[bytes]:
+    """A client for ``url`` with a connection pool of its own, whose connections
+    are named ``name`` (a ``client_name`` in the URL wins).
 
     Raises:
         ValueError, RedisError: coredis does not accept the URL.
@@ -20,6 +25,7 @@ def new_client(url: str) -> coredis.Redis[bytes]:
         _checking_hostname(url),
         decode_responses=False,
         connect_timeout=CONNECT_TIMEOUT,
+        client_name=name,
     )
     return client
 

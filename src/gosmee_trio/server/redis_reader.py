@@ -23,6 +23,7 @@ from coredis.exceptions import ResponseError
 
 from gosmee_trio.errors import first_leaf
 from gosmee_trio.events import format_stream_id, parse_stream_id
+from gosmee_trio.server.redis_client import READER_NAME
 from gosmee_trio.server.redis_entries import (
     COMMAND_TIMEOUT,
     REDIS_ERRORS,
@@ -61,7 +62,7 @@ async def read_forever(broker: RedisBroker) -> None:
         # after every interruption or failure; the shared client never blocks.
         failure: BaseException | None = None
         try:
-            async with broker.new_client() as client:
+            async with broker.new_client(READER_NAME) as client:
                 failure = await _read_until_interrupted(broker, client)
         except* REDIS_ERRORS as group:
             # Raised by the client itself (its connection task), not by a command.
