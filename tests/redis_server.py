@@ -15,6 +15,7 @@ import coredis
 import pytest
 import trio
 import trustme
+from coredis.response.types import ClientInfo
 
 from gosmee_trio.config import ServerConfig
 from gosmee_trio.server.broker import Broker
@@ -159,8 +160,13 @@ class RedisServer:
 
     async def connection_count(self) -> int:
         """Clients connected now, not counting the connection that asks."""
+        return len(await self.clients())
+
+    async def clients(self) -> list[ClientInfo]:
+        """CLIENT LIST now, without the connection that asks."""
         async with self.client() as redis:
-            return len(await redis.client_list()) - 1
+            me = await redis.client_id()
+            return [info for info in await redis.client_list() if info["id"] != me]
 
 
 async def _read_log(

@@ -1,10 +1,12 @@
-"""One server process in Redis mode: Redis going away and coming back, trimmed
+"""Server processes in Redis mode: Redis going away and coming back, trimmed
 history, start-up without Redis, many subscribers, protected channels."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from tests.e2e.redis_relays import (
     post,
     start_client,
     start_server,
+    start_servers,
     stop,
     subscribe,
     take,
@@ -191,42 +194,75 @@ async def test_server_without_redis_at_start_exits_naming_redis() -> None:
     )
 
 
-async def test_many_subscribers_share_a_few_redis_connections(
+async def test_each_server_process_reads_redis_over_one_blocking_connection(
     nursery: trio.Nursery, redis_server: RedisServer
 ) -> None:
     channels = [f"redis-many-chan-{n:02d}" for n in range(20)]
     # Unlimited: 100 streams stay open while the webhooks are posted.
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
     streams: list[tuple[str, trio.MemoryReceiveChannel[Frame]]] = []
-    with trio.fail_after(40):
-        server = await start_server(nursery, redis_server.url)
+    with trio.fail_after(60):
+        servers = await start_servers(nursery, redis_server.url, 2)
         async with (
             httpx.AsyncClient(timeout=10, limits=limits) as http,
             trio.open_nursery() as reading,
         ):
 
-            async def open_one(channel: str) -> None:
-                url = f"{server.url}/events/{channel}"
-                streams.append((channel, await reading.start(subscribe, http, url)))
+            async def open_one(n: int) -> None:
+                # Every channel gets subscribers on both processes (3 and 2).
+                url = f"{servers[n // 20 % 2].url}/events/{channels[n % 20]}"
+                streams.append(
+                    (channels[n % 20], await reading.start(subscribe, http, url))
+                )
 
             async with trio.open_nursery() as opening:  # all at once, on purpose
                 for n in range(100):
-                    opening.start_soon(open_one, channels[n % 20])
-            subscribed = await redis_server.connection_count()
+                    opening.start_soon(open_one, n)
 
             ids = {
-                c: await post(http, f"{server.url}/{c}", c.encode()) for c in channels
+                c: await post(http, f"{servers[n % 2].url}/{c}", c.encode())
+                for n, c in enumerate(channels)
             }
             got = [(channel, *(await stream.receive())) for channel, stream in streams]
-            after = await redis_server.connection_count()
+            connections = await redis_server.clients()
+            ports = [
+                await trio.to_thread.run_sync(_local_ports, s.running.process.pid)
+                for s in servers
+            ]
             reading.cancel_scope.cancel()
 
-    # One blocking XREAD for all 20 streams, plus what the pool keeps for the rest.
-    assert subscribed <= 4 and after <= 4, (subscribed, after)
+    owners = [
+        [c for c in connections if int(c["addr"].rsplit(":", 1)[1]) in mine]
+        for mine in ports
+    ]
+    # Every connection Redis has (but the test's own) is one of the two processes'.
+    assert sum(map(len, owners)) == len(connections), connections
+    for mine in owners:
+        # One XREAD over all 20 streams; the pool for the rest stays small.
+        readers = [(c["name"], c["cmd"]) for c in mine if c["cmd"] == "xread"]
+        assert readers == [("gosmee-trio-reader", "xread")], mine
+        assert len(mine) <= 4, mine
     assert len(got) == 100
     for channel, event, stream_id, data in got:
         assert (event, stream_id) == ("message", ids[channel])
         assert base64.b64decode(message_of(data)["bodyB"]) == channel.encode()
+
+
+def _local_ports(pid: int) -> set[int]:
+    """The local ports of process ``pid``'s TCP sockets, from Linux's /proc."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # closed since listed
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target.removeprefix("socket:[").removesuffix("]"))
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            local, inode = line.split()[1], line.split()[9]
+            if inode in inodes:
+                ports.add(int(local.rsplit(":", 1)[1], 16))
+    return ports
 
 
 async def test_channels_coming_and_going_do_not_use_up_redis_connections(
