@@ -12,6 +12,7 @@ from gosmee_trio.config import ServerConfig, redact_password
 from gosmee_trio.errors import ConfigError
 from gosmee_trio.events import RelayEvent, StreamId, format_stream_id
 from gosmee_trio.server.brokerapi import BrokerUnavailable
+from gosmee_trio.server.redis_client import _checking_hostname
 from gosmee_trio.server.redis_entries import channel_of, event_of, stream_key
 from gosmee_trio.server.redis_queries import StreamHead
 from gosmee_trio.server.redis_stream import CATCH_UP_PAGE, RedisSubscriber
@@ -230,3 +231,29 @@ async def test_a_cursor_newer_than_any_id_given_out_gets_a_gap_and_all() -> None
     subscriber = _subscriber(fake, (99, 0))
     await subscriber.catch_up()
     assert _ids(await subscriber.receive_batch(1 << 20)) == [b"GAP 10-0", 0, 1]
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        pytest.param(
+            "rediss://db:6380", "rediss://db:6380?ssl_check_hostname=true", id="tls"
+        ),
+        pytest.param(
+            "rediss://db:6380/2?ssl_ca_certs=/ca.pem",
+            "rediss://db:6380/2?ssl_ca_certs=/ca.pem&ssl_check_hostname=true",
+            id="tls-with-query",
+        ),
+        pytest.param(
+            "rediss://db:6380?ssl_check_hostname=false",
+            "rediss://db:6380?ssl_check_hostname=false",
+            id="tls-opted-out",
+        ),
+        pytest.param("redis://db:6379", "redis://db:6379", id="plain"),
+        pytest.param("unix:///run/r.sock?db=1", "unix:///run/r.sock?db=1", id="unix"),
+    ],
+)
+def test_tls_urls_check_the_host_name_unless_they_opt_out(
+    url: str, expected: str
+) -> None:
+    assert _checking_hostname(url) == expected
