@@ -11,6 +11,8 @@ import httpx
 import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.parser import text_string_to_metric_families
 
 
 @dataclass(frozen=True)
@@ -160,3 +162,19 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+async def scrape_metrics(http: httpx.AsyncClient, url: str) -> dict[str, float]:
+    """Every sample at the Prometheus endpoint ``url`` as
+    ``name{label="value",...}`` → value."""
+    reply = await http.get(url)
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["content-type"] == CONTENT_TYPE_LATEST
+    samples: dict[str, float] = {}
+    for family in text_string_to_metric_families(reply.text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = (
+                sample.value
+            )
+    return samples

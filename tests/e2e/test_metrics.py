@@ -10,33 +10,16 @@ from pathlib import Path
 import httpx
 import trio
 from httpx_sse import aconnect_sse
-from prometheus_client import CONTENT_TYPE_LATEST
-from prometheus_client.parser import text_string_to_metric_families
 
 from gosmee_trio import __version__
 from gosmee_trio.config import ServerConfig
 from gosmee_trio.server.serve import Server
 from tests.e2e.test_relay import start_client
-from tests.helpers import LogWaiter, RecordingTarget, free_port
+from tests.helpers import LogWaiter, RecordingTarget, free_port, scrape_metrics
 
 CHANNEL = "metrics-chan-01"
 SECRET = "metrics-secret"
 Samples = dict[str, float]
-
-
-async def _scrape(http: httpx.AsyncClient, url: str) -> Samples:
-    """Every sample at ``url`` as ``name{label="value",...}`` → value."""
-    reply = await http.get(url)
-    assert reply.status_code == 200
-    assert reply.headers["content-type"] == CONTENT_TYPE_LATEST
-    samples: Samples = {}
-    for family in text_string_to_metric_families(reply.text):
-        for sample in family.samples:
-            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
-            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = (
-                sample.value
-            )
-    return samples
 
 
 def _counter_deltas(before: Samples, after: Samples) -> Samples:
@@ -67,7 +50,7 @@ async def test_server_metrics_count_accepted_and_rejected_webhooks(
     )
     await nursery.start(relay.run)
     url = relay.state.public_url
-    before = await _scrape(http, f"{url}/metrics")
+    before = await scrape_metrics(http, f"{url}/metrics")
 
     body = b'{"zen":"metrics"}'
     posts = [
@@ -79,7 +62,7 @@ async def test_server_metrics_count_accepted_and_rejected_webhooks(
     for target, content, headers, status in posts:
         reply = await http.post(target, content=content, headers=headers)
         assert reply.status_code == status, reply.text
-    after = await _scrape(http, f"{url}/metrics")
+    after = await scrape_metrics(http, f"{url}/metrics")
 
     assert _counter_deltas(before, after) == {
         "gosmee_webhooks_accepted_total": 1,
@@ -98,7 +81,8 @@ async def test_server_metrics_count_a_sender_that_hangs_up(
     http: httpx.AsyncClient, server: Server
 ) -> None:
     url = server.state.public_url
-    before = await _scrape(http, f"{url}/metrics")
+    metrics = f"{url}/metrics"
+    before = await scrape_metrics(http, metrics)
     port = int(url.rsplit(":", 1)[1])
     stream = await trio.open_tcp_stream("127.0.0.1", port)
     async with stream:
@@ -108,7 +92,7 @@ async def test_server_metrics_count_a_sender_that_hangs_up(
         )
     key = 'gosmee_webhooks_rejected_total{reason="disconnected"}'
     with trio.fail_after(10):
-        while (after := await _scrape(http, f"{url}/metrics"))[key] == before[key]:
+        while (after := await scrape_metrics(http, metrics))[key] == before[key]:
             await trio.testing.wait_all_tasks_blocked(0.01)
     assert _counter_deltas(before, after) == {key: 1}
 
@@ -118,14 +102,14 @@ async def test_server_subscribers_gauge_follows_an_open_stream(
 ) -> None:
     url = server.state.public_url
     metrics = f"{url}/metrics"
-    assert (await _scrape(http, metrics))["gosmee_subscribers"] == 0
+    assert (await scrape_metrics(http, metrics))["gosmee_subscribers"] == 0
     with trio.fail_after(10):
         async with aconnect_sse(http, "GET", f"{url}/events/{CHANNEL}") as source:
             events = source.aiter_sse()
             async for sse in events:
                 if "ready" in sse.data:
                     break
-            during = await _scrape(http, metrics)
+            during = await scrape_metrics(http, metrics)
             assert during["gosmee_subscribers"] == 1
             assert during["gosmee_subscribers_lagging"] == 0
             reply = await http.post(f"{url}/{CHANNEL}", content=b"to the stream")
@@ -133,8 +117,8 @@ async def test_server_subscribers_gauge_follows_an_open_stream(
                 if sse.id == reply.json()["stream_id"]:
                     break
             await events.aclose()
-        streamed = await _scrape(http, metrics)
-        while (closed := await _scrape(http, metrics))["gosmee_subscribers"] != 0:
+        streamed = await scrape_metrics(http, metrics)
+        while (closed := await scrape_metrics(http, metrics))["gosmee_subscribers"]:
             await trio.testing.wait_all_tasks_blocked(0.01)
 
     assert streamed["gosmee_broker_events_delivered_total"] == 1
@@ -171,7 +155,7 @@ async def test_client_metrics_count_deliveries_dead_letters_and_reconnects(
         exec_on_events=("push",),
     )
     metrics = f"http://127.0.0.1:{port}/metrics"
-    before = await _scrape(http, metrics)
+    before = await scrape_metrics(http, metrics)
     assert before['gosmee_client_stream_state{state="live"}'] == 1
 
     last = ""
@@ -181,7 +165,7 @@ async def test_client_metrics_count_deliveries_dead_letters_and_reconnects(
     with trio.fail_after(20):
         while client.checkpoint.stream_id != last:
             await trio.testing.wait_all_tasks_blocked(0.01)
-    handled = await _scrape(http, metrics)
+    handled = await scrape_metrics(http, metrics)
 
     assert _counter_deltas(before, handled) == {
         'gosmee_client_deliveries_total{outcome="failed"}': 1,
@@ -203,7 +187,7 @@ async def test_client_metrics_count_deliveries_dead_letters_and_reconnects(
     finally:
         waiter.close()
     # The first reconnect waits 1 s, far longer than this scrape takes.
-    down = await _scrape(http, metrics)
+    down = await scrape_metrics(http, metrics)
     assert _counter_deltas(handled, down) == {"gosmee_client_reconnects_total": 1}
     assert [
         down[f'gosmee_client_stream_state{{state="{state}"}}']

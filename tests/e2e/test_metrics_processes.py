@@ -7,7 +7,6 @@ from pathlib import Path
 
 import httpx
 import trio
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.redis_relays import (
     post,
@@ -17,24 +16,10 @@ from tests.e2e.redis_relays import (
     subscribe,
     take,
 )
-from tests.helpers import RecordingTarget, free_port
+from tests.helpers import RecordingTarget, free_port, scrape_metrics
 from tests.redis_server import RedisServer
 
 CHANNEL = "metrics-proc-01"
-
-
-async def _samples(http: httpx.AsyncClient, url: str) -> dict[str, float]:
-    """``name{label="value"}`` → value for every sample at ``url``."""
-    reply = await http.get(url)
-    assert reply.status_code == 200, reply.text
-    samples: dict[str, float] = {}
-    for family in text_string_to_metric_families(reply.text):
-        for sample in family.samples:
-            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
-            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = (
-                sample.value
-            )
-    return samples
 
 
 async def test_server_and_client_processes_report_a_delivery_and_a_rejection(
@@ -61,8 +46,8 @@ async def test_server_and_client_processes_report_a_delivery_and_a_rejection(
         await target.next()
         # The client counts a delivery in the same step as it logs it.
         await client.stderr.wait_for(b"delivered")
-        served = await _samples(http, f"{url}/metrics")
-        forwarded = await _samples(http, f"http://127.0.0.1:{health}/metrics")
+        served = await scrape_metrics(http, f"{url}/metrics")
+        forwarded = await scrape_metrics(http, f"http://127.0.0.1:{health}/metrics")
         await stop(client)
         await stop(server)
 
@@ -90,7 +75,7 @@ async def test_redis_mode_server_process_counts_the_gap_it_announces(
         ids = [
             await post(http, f"{server.url}/{CHANNEL}", b"%d" % n) for n in range(20)
         ]
-        before = await _samples(http, f"{server.url}/metrics")
+        before = await scrape_metrics(http, f"{server.url}/metrics")
         stream = await nursery.start(
             subscribe,
             http,
@@ -98,7 +83,7 @@ async def test_redis_mode_server_process_counts_the_gap_it_announces(
             {"Last-Event-ID": ids[0]},
         )
         (gap,) = await take(stream, 1)
-        after = await _samples(http, f"{server.url}/metrics")
+        after = await scrape_metrics(http, f"{server.url}/metrics")
         await stop(server.running)
 
     assert gap[0] == "gosmee-gap"
