@@ -20,6 +20,14 @@ from gosmee_trio.server.redis_stream import CATCH_UP_PAGE, RedisSubscriber
 
 def test_password_never_shows_in_a_redacted_url() -> None:
     assert redact_password("redis://:s3cret@db:6379/0") == "redis://:***@db:6379/0"
+    assert (
+        redact_password("unix:///run/r.sock?db=1&password=s3cret")
+        == "unix:///run/r.sock?db=1&password=***"
+    )
+    assert (
+        redact_password("rediss://me:s3cret@db?password=s3cret&ssl_ca_certs=/c.pem")
+        == "rediss://me:***@db?password=***&ssl_ca_certs=/c.pem"
+    )
     assert redact_password("rediss://me:s3cret@db:6380") == "rediss://me:***@db:6380"
     assert redact_password("redis://db:6379") == "redis://db:6379"
     assert (
@@ -189,6 +197,12 @@ async def test_end_lets_the_queue_drain_then_ends() -> None:
         ("redis://db:6379/abc", "must end with a database number"),
         ("unix://", "must name a socket path"),
         ("http://me:s3cret@db", "got 'http://me:***@db'"),
+        ("http://db?password=s3cret", "got 'http://db?password=***'"),
+        (
+            "rediss://db?ssl_ca_certs=/no/such/ca.pem&password=s3cret",
+            "names ssl_ca_certs='/no/such/ca.pem', which is not a readable file",
+        ),
+        ("rediss://db?ssl_certfile=/", "names ssl_certfile='/', which is not a"),
     ],
 )
 def test_bad_redis_urls_are_refused_without_their_password(

@@ -6,7 +6,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from gosmee_trio.errors import ConfigError
 from gosmee_trio.events import is_stream_id
@@ -206,17 +206,27 @@ class ClientConfig:
 
 
 def redact_password(url: str) -> str:
-    """``url`` with any password replaced by ``***``, for messages and logs."""
+    """``url`` with any password replaced by ``***``, for messages and logs: the
+    one after ``user:`` and a ``password=`` query parameter alike."""
     try:
         parts = urlsplit(url)
         password = parts.password
     except ValueError:
         return url.rpartition("@")[2] if "@" in url else url
-    if password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit(parts._replace(netloc=user + host))
+    if password is not None:
+        host = parts.netloc.rpartition("@")[2]
+        user = f"{parts.username}:***@" if parts.username else ":***@"
+        url = urlunsplit(parts._replace(netloc=user + host))
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(name == "password" for name, _ in query):
+        hidden = [(n, "***" if n == "password" else v) for n, v in query]
+        # Replaced as text: urlunsplit would turn unix:///path into unix:/path.
+        url = url.replace(f"?{parts.query}", f"?{urlencode(hidden, safe='*/')}", 1)
+    return url
+
+
+# Query parameters of --redis-url that name files read at start-up (TLS).
+_REDIS_URL_FILES = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
 
 
 # Redis keeps counts in a signed 64-bit integer.
@@ -238,6 +248,9 @@ def _redis_url_problem(url: str) -> str:
         return f"is not a valid URL ({exc})"
     if parts.scheme not in ("redis", "rediss", "unix"):
         return "must start with redis://, rediss:// or unix://"
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name in _REDIS_URL_FILES and not _readable_file(value):
+            return f"names {name}={value!r}, which is not a readable file"
     if parts.scheme == "unix":
         return (
             "" if parts.path else "must name a socket path, as unix:///run/redis.sock"
@@ -250,3 +263,11 @@ def _redis_url_problem(url: str) -> str:
     if database and not database.isdigit():
         return f"must end with a database number, not {database!r}"
     return ""
+
+
+def _readable_file(path: str) -> bool:
+    try:
+        with open(path, "rb"):
+            return Path(path).is_file()
+    except OSError:
+        return False

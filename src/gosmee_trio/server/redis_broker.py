@@ -105,7 +105,8 @@ class RedisBroker:
         where = redact_password(self.url)
         try:
             client = self.new_client()
-        except (ValueError, RedisError) as exc:
+        except (ValueError, RedisError, OSError) as exc:
+            # OSError: a TLS file named in the URL could not be read after all.
             raise BrokerUnavailable(f"invalid --redis-url {where}: {exc}") from None
         try:
             async with client:
