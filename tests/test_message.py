@@ -154,3 +154,10 @@ def test_parse_message_without_headers_still_carries_the_body() -> None:
 def test_parse_message_drops_header_names_that_cannot_be_sent() -> None:
     event = parse_message('{"x-ok":"1","bad name":"2","x-crlf\\r\\n":"3","bodyB":""}')
     assert event.headers == (("X-Ok", "1"),)
+
+
+def test_parse_message_keeps_a_header_named_body_on_the_gosmee_wire() -> None:
+    # The gosmee wire carries the body in bodyB, so "body" can only be a header.
+    event = parse_message('{"body":"from the provider","bodyB":"aGk=","timestamp":"1"}')
+    assert event.headers == (("Body", "from the provider"),)
+    assert event.body == b"hi"

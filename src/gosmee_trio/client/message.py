@@ -29,8 +29,10 @@ _LATEST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _CONTROL_NAMES = frozenset({"ready", "ping"})
 _CONTROL_MESSAGES = frozenset({"connected", "ready"})
-# Keys of the message that are not headers.
-_MESSAGE_KEYS = frozenset({"bodyB", "body", "timestamp", "query"})
+# Keys of the message that are not headers: on the gosmee wire (which has bodyB) a
+# header named "body" is the provider's, on the smee wire "body" is the body.
+_GOSMEE_KEYS = frozenset({"bodyB", "timestamp", "query"})
+_SMEE_KEYS = _GOSMEE_KEYS | {"body"}
 # Headers the target's HTTP client computes itself.
 _NOT_FORWARDED = HOP_BY_HOP | {"content-length"}
 
@@ -116,11 +118,12 @@ def parse_message(data: str, stream_id: str = "") -> IncomingEvent:
         raise MessageError(f"expected a JSON object, got {type(fields).__name__}")
 
     lowered = {k.lower(): v for k, v in fields.items() if isinstance(v, str)}
+    not_headers = _GOSMEE_KEYS if "bodyB" in fields else _SMEE_KEYS
     headers = tuple(
         (_title_case(key), value)
         for key, value in fields.items()
         if isinstance(value, str)
-        and key not in _MESSAGE_KEYS
+        and key not in not_headers
         and key.lower() not in _NOT_FORWARDED
         and _TOKEN.fullmatch(key)
     )
