@@ -15,7 +15,7 @@ from httpx_sse import ServerSentEvent, SSEError, aconnect_sse
 from nacl.public import PrivateKey
 
 from gosmee_trio import __version__
-from gosmee_trio.client.forwarder import describe, redact_url
+from gosmee_trio.client.forwarder import redact_url
 from gosmee_trio.client.message import (
     GAP_EVENT,
     IncomingEvent,
@@ -24,6 +24,7 @@ from gosmee_trio.client.message import (
     is_empty_event,
     parse_message,
 )
+from gosmee_trio.client.targeterrors import describe
 from gosmee_trio.envelope import is_envelope, open_envelope, public_key_text
 from gosmee_trio.errors import EnvelopeError, MessageError, StreamError
 from gosmee_trio.events import is_stream_id

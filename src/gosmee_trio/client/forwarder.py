@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import logging
-import socket
-import ssl
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
@@ -15,6 +11,7 @@ import httpx
 import trio
 
 from gosmee_trio.client.message import IncomingEvent
+from gosmee_trio.client.targeterrors import map_httpx_errors
 from gosmee_trio.errors import DeliveryError
 from gosmee_trio.retry import Backoff, is_retryable_status, parse_retry_after
 
@@ -98,7 +95,7 @@ class Forwarder:
                 return DeliveryResult(True, status, attempt, _ms(started))
 
     async def _deliver_once(self, event: IncomingEvent, attempt: int) -> int:
-        with _map_httpx_errors(attempt):
+        with map_httpx_errors(attempt):
             url = target_with_query(self.target_url, event.query)
             request = self._client.build_request(
                 "POST", url, content=event.body, headers=_encode_headers(event.headers)
@@ -189,70 +186,6 @@ def _encode_headers(headers: tuple[tuple[str, str], ...]) -> list[tuple[bytes, b
     # httpx would encode str values as ASCII and fail on "café"; the relay carried
     # them as UTF-8, so that is what goes back on the wire.
     return [(name.encode("latin-1"), value.encode()) for name, value in headers]
-
-
-@contextmanager
-def _map_httpx_errors(attempt: int) -> Iterator[None]:
-    try:
-        yield
-    except (
-        httpx.LocalProtocolError,
-        httpx.InvalidURL,
-        UnicodeError,
-        ValueError,
-    ) as exc:
-        # The request itself cannot be sent (a header name h11 refuses, a URL that
-        # does not parse): sending it again will not help.
-        raise DeliveryError(
-            f"request cannot be sent to target: {describe(exc)}",
-            kind="request",
-            retryable=False,
-            attempt=attempt,
-        ) from exc
-    except httpx.TimeoutException as exc:
-        raise DeliveryError(
-            f"target timed out: {describe(exc)}",
-            kind="timeout",
-            retryable=True,
-            attempt=attempt,
-        ) from exc
-    except httpx.TransportError as exc:
-        kind, retryable = _classify_transport_error(exc)
-        raise DeliveryError(
-            f"{kind} error talking to target: {describe(exc)}",
-            kind=kind,
-            retryable=retryable,
-            attempt=attempt,
-        ) from exc
-
-
-def describe(exc: BaseException) -> str:
-    """A non-empty description: httpx errors often have an empty message."""
-    for cause in _causes(exc):
-        if text := str(cause).strip():
-            return text
-    return type(exc).__name__
-
-
-def _classify_transport_error(exc: BaseException) -> tuple[str, bool]:
-    for cause in _causes(exc):
-        if isinstance(cause, ssl.SSLError):
-            return "tls", False
-        if isinstance(cause, socket.gaierror):
-            # NXDOMAIN will not fix itself; a resolver hiccup (EAI_AGAIN) might.
-            return "dns", cause.errno == socket.EAI_AGAIN
-    if isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError):
-        return "network", True
-    return "transport", False
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
 
 
 def _ms(started: float) -> int:
