@@ -2,16 +2,23 @@ from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
 import trio
 
-from gosmee_trio.client.forwarder import Forwarder, redact_url, target_with_query
+from gosmee_trio.client.forwarder import (
+    DeliveryResult,
+    Forwarder,
+    redact_url,
+    target_with_query,
+)
 from gosmee_trio.client.message import IncomingEvent
+from gosmee_trio.logs import PrettyFormatter
 
-Handler = Callable[[httpx.Request], httpx.Response]
+Handler = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
 
 
 def _event(stream_id: str = "", body: bytes = b"{}") -> IncomingEvent:
@@ -27,17 +34,33 @@ def _event(stream_id: str = "", body: bytes = b"{}") -> IncomingEvent:
     )
 
 
+class _Attempts:
+    """An attempt observer that remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.durations: list[float] = []
+
+    def attempt_started(self) -> None:
+        self.started += 1
+
+    def attempt_ended(self, seconds: float) -> None:
+        self.durations.append(seconds)
+
+
 def _forwarder(
-    handler: Handler, retries: int = 5
+    handler: Handler, retries: int = 5, observer: _Attempts | None = None
 ) -> tuple[Forwarder, list[httpx.Request]]:
     seen: list[httpx.Request] = []
 
-    def record(request: httpx.Request) -> httpx.Response:
+    async def record(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return handler(request)
+        answer = handler(request)
+        return answer if isinstance(answer, httpx.Response) else await answer
 
     client = httpx.AsyncClient(transport=httpx.MockTransport(record))
-    return Forwarder("http://user:pw@target.test/hook?k=v", client, retries), seen
+    target = "http://user:pw@target.test/hook?k=v"
+    return Forwarder(target, client, retries, observer=observer), seen
 
 
 def _statuses(*codes: int, headers: dict[str, str] | None = None) -> Handler:
@@ -171,3 +194,108 @@ async def test_transport_errors_are_classified(
     assert result.error is not None
     assert (result.error.kind, result.error.retryable) == (kind, retryable)
     assert len(seen) == (2 if retryable else 1)
+
+
+async def test_forwarder_counts_each_attempt_when_it_is_made(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    attempts = _Attempts()
+    forwarder, seen = _forwarder(lambda r: httpx.Response(500), observer=attempts)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(forwarder.deliver, _event(stream_id="17-0"))
+        await trio.sleep(3.5)  # attempts at 0 s, 1 s and 3 s; the next one at 7 s
+        assert attempts.started == len(seen) == 3
+        assert len(attempts.durations) == 3
+        nursery.cancel_scope.cancel()
+
+
+async def test_forwarder_shows_the_delivery_it_is_retrying(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    forwarder, _ = _forwarder(_statuses(500, 503, 200))
+    assert forwarder.retrying is None
+    before = time.time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(forwarder.deliver, _event(stream_id="17-0"))
+        await trio.sleep(1.5)  # the first attempt failed, the second too
+        retrying = forwarder.retrying
+        assert retrying is not None
+        assert (retrying.stream_id, retrying.delivery_id) == ("17-0", "d-1")
+        assert (retrying.event_type, retrying.attempts) == ("push", 2)
+        assert retrying.last_error == "target answered 503"
+        assert before <= retrying.since <= time.time()
+    assert forwarder.retrying is None  # delivered on the third attempt
+
+
+@pytest.mark.parametrize(
+    ("stream_id", "max_attempts", "says"),
+    [
+        pytest.param("17-0", None, "until it succeeds", id="durable-unlimited"),
+        pytest.param("", 3, "", id="limited"),
+    ],
+)
+async def test_retry_log_names_max_attempts_only_when_there_is_a_limit(
+    autojump_clock: trio.testing.MockClock,
+    caplog: pytest.LogCaptureFixture,
+    stream_id: str,
+    max_attempts: int | None,
+    says: str,
+) -> None:
+    forwarder, _ = _forwarder(_statuses(500, 200), retries=2)
+    assert (await forwarder.deliver(_event(stream_id=stream_id))).ok
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert getattr(warning, "max_attempts", None) == max_attempts
+    line = PrettyFormatter(timestamps=False).format(warning)
+    assert ("max_attempts=" in line) == (max_attempts is not None)
+    assert "max_attempts=0" not in line
+    assert says in warning.getMessage()
+
+
+async def _deliver_then_stop(
+    forwarder: Forwarder, event: IncomingEvent, stop_after: float
+) -> tuple[DeliveryResult, float]:
+    """Deliver ``event``, calling ``stop_retrying()`` ``stop_after`` seconds in;
+    returns the result and how long the delivery went on after the stop."""
+    results: list[DeliveryResult] = []
+
+    async def deliver() -> None:
+        results.append(await forwarder.deliver(event))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(deliver)
+        await trio.sleep(stop_after)
+        stopped = trio.current_time()
+        forwarder.stop_retrying()
+    [result] = results
+    return result, trio.current_time() - stopped
+
+
+async def test_stop_retrying_ends_a_back_off_wait_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    forwarder, seen = _forwarder(
+        lambda r: httpx.Response(503, headers={"Retry-After": "30"})
+    )
+    result, after_stop = await _deliver_then_stop(forwarder, _event("17-0"), 5.0)
+    assert after_stop == 0
+    assert result.abandoned and not result.ok
+    assert (result.attempts, result.status, len(seen)) == (1, 503, 1)
+    assert forwarder.retrying is None
+
+
+@pytest.mark.parametrize(
+    ("status", "ok"),
+    [pytest.param(200, True, id="succeeds"), pytest.param(500, False, id="fails")],
+)
+async def test_stop_retrying_lets_the_attempt_in_flight_finish(
+    autojump_clock: trio.testing.MockClock, status: int, ok: bool
+) -> None:
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await trio.sleep(3)
+        return httpx.Response(status)
+
+    forwarder, seen = _forwarder(slow)
+    result, after_stop = await _deliver_then_stop(forwarder, _event("17-0"), 1.0)
+    assert after_stop == pytest.approx(2.0)  # the attempt's remaining time, no wait
+    assert (result.ok, result.abandoned, result.status) == (ok, not ok, status)
+    assert result.attempts == len(seen) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -20,13 +21,41 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class DeliveryResult:
-    """How one delivery ended."""
+    """How one delivery ended.
+
+    ``abandoned`` is set when ``stop_retrying()`` ended it between attempts: it
+    neither succeeded nor failed for good.
+    """
 
     ok: bool
     status: int | None
     attempts: int
     duration_ms: int
     error: DeliveryError | None = None
+    abandoned: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RetryState:
+    """The delivery being retried: its event, attempts so far, since when, and why.
+
+    ``since`` is the Unix time its first attempt failed.
+    """
+
+    stream_id: str
+    delivery_id: str
+    event_type: str
+    attempts: int
+    since: float
+    last_error: str
+
+
+class AttemptObserver(Protocol):
+    """Told about every attempt as it is made (the client's metrics)."""
+
+    def attempt_started(self) -> None: ...
+
+    def attempt_ended(self, seconds: float) -> None: ...
 
 
 class Forwarder:
@@ -37,15 +66,38 @@ class Forwarder:
         client: an ``httpx.AsyncClient`` whose timeout bounds each attempt.
         retries: extra attempts for events without a durable stream id; durable
             events are retried until they succeed or fail permanently.
+        observer: told when each attempt starts and ends.
+
+    Attributes:
+        retrying: the delivery being retried (a failed attempt behind it and no
+            outcome yet), or None.
     """
 
     def __init__(
-        self, target_url: str, client: httpx.AsyncClient, retries: int
+        self,
+        target_url: str,
+        client: httpx.AsyncClient,
+        retries: int,
+        *,
+        observer: AttemptObserver | None = None,
     ) -> None:
         self.target_url = target_url
         self._client = client
         self._retries = retries
+        self._observer = observer
         self.redacted_target = redact_url(target_url)
+        self.retrying: RetryState | None = None
+        self._stopping = False
+        self._backoff_wait = trio.CancelScope()
+
+    def stop_retrying(self) -> None:
+        """Shutdown: make no more attempts and end a back-off wait at once.
+
+        An attempt in flight is left alone (the caller bounds it); a delivery that
+        would wait for another attempt ends with ``abandoned`` set instead.
+        """
+        self._stopping = True
+        self._backoff_wait.cancel()
 
     async def run(self, events: trio.MemoryReceiveChannel[IncomingEvent]) -> None:
         """Deliver every event from ``events`` in order until the channel closes."""
@@ -56,11 +108,14 @@ class Forwarder:
     async def deliver(self, event: IncomingEvent) -> DeliveryResult:
         """Deliver one event, retrying transient failures; never raises."""
         started = time.monotonic()
-        result = await self._deliver_with_retries(event, started)
+        try:
+            result = await self._deliver_with_retries(event, started)
+        finally:
+            self.retrying = None
         extra = self._log_fields(event, result)
         if result.ok:
             log.info("delivered %s to target", event.event_type or "event", extra=extra)
-        else:
+        elif not result.abandoned:
             log.error(
                 "delivery failed: %s",
                 result.error,
@@ -72,27 +127,59 @@ class Forwarder:
         self, event: IncomingEvent, started: float
     ) -> DeliveryResult:
         backoff = Backoff()
-        max_attempts = 0 if event.durable else self._retries + 1
+        # None: durable events are retried until they succeed.
+        max_attempts = None if event.durable else self._retries + 1
         attempt = 0
         while True:
             attempt += 1
             try:
-                status = await self._deliver_once(event, attempt)
+                status = await self._attempt(event, attempt)
             except DeliveryError as error:
                 if not error.retryable or attempt == max_attempts:
                     return DeliveryResult(
                         False, error.status, attempt, _ms(started), error
                     )
+                self._note_retry(event, error, attempt)
                 delay = backoff.next(error.retry_after)
-                log.warning(
-                    "delivery attempt failed, retrying in %.1fs: %s",
-                    delay,
-                    error,
-                    extra=self._retry_fields(event, error, attempt, max_attempts),
-                )
-                await trio.sleep(delay)
+                self._log_retry(event, error, attempt, max_attempts, delay)
+                if not await self._wait_out_backoff(delay):
+                    return DeliveryResult(
+                        False, error.status, attempt, _ms(started), error, True
+                    )
             else:
                 return DeliveryResult(True, status, attempt, _ms(started))
+
+    async def _wait_out_backoff(self, delay: float) -> bool:
+        """Sleep ``delay``; False when ``stop_retrying()`` came first."""
+        if self._stopping:
+            return False
+        self._backoff_wait = trio.CancelScope()
+        with self._backoff_wait:
+            await trio.sleep(delay)
+        return not self._backoff_wait.cancelled_caught
+
+    async def _attempt(self, event: IncomingEvent, attempt: int) -> int:
+        if self._observer is None:
+            return await self._deliver_once(event, attempt)
+        self._observer.attempt_started()
+        began = time.monotonic()
+        try:
+            return await self._deliver_once(event, attempt)
+        finally:
+            self._observer.attempt_ended(time.monotonic() - began)
+
+    def _note_retry(
+        self, event: IncomingEvent, error: DeliveryError, attempt: int
+    ) -> None:
+        since = self.retrying.since if self.retrying is not None else time.time()
+        self.retrying = RetryState(
+            event.stream_id,
+            event.delivery_id,
+            event.event_type,
+            attempt,
+            since,
+            str(error),
+        )
 
     async def _deliver_once(self, event: IncomingEvent, attempt: int) -> int:
         with map_httpx_errors(attempt):
@@ -129,25 +216,33 @@ class Forwarder:
             "duration_ms": result.duration_ms,
         }
 
-    def _retry_fields(
+    def _log_retry(
         self,
         event: IncomingEvent,
         error: DeliveryError,
         attempt: int,
-        max_attempts: int,
-    ) -> dict[str, object]:
-        return {
+        max_attempts: int | None,
+        delay: float,
+    ) -> None:
+        extra: dict[str, object] = {
             "event_type": event.event_type,
             "delivery_id": event.delivery_id,
             "stream_id": event.stream_id,
             "target": self.redacted_target,
             "attempt": attempt,
-            "max_attempts": max_attempts,
             "error_kind": error.kind,
             "retryable": error.retryable,
             "http_status": error.status,
             "retry_after": error.retry_after,
         }
+        if max_attempts is None:
+            # No max_attempts key: "0" read as "never retry", and a word in a
+            # numeric field trips up log pipelines that index it.
+            message = "delivery attempt failed, retrying in %.1fs until it succeeds: %s"
+        else:
+            message = "delivery attempt failed, retrying in %.1fs: %s"
+            extra["max_attempts"] = max_attempts
+        log.warning(message, delay, error, extra=extra)
 
 
 def target_with_query(target_url: str, query: tuple[tuple[str, str], ...]) -> str:
