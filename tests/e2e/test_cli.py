@@ -123,9 +123,9 @@ async def _start_client(
     return client
 
 
-async def _post(url: str, body: bytes) -> str:
+async def _post(url: str, body: bytes, **headers: str) -> str:
     async with httpx.AsyncClient() as http:
-        reply = await http.post(f"{url}/{CHANNEL}", content=body)
+        reply = await http.post(f"{url}/{CHANNEL}", content=body, headers=headers)
     assert reply.status_code == 202
     stream_id: str = reply.json()["stream_id"]
     return stream_id
@@ -152,6 +152,38 @@ async def test_sigterm_during_a_slow_delivery_finishes_it_and_checkpoints(
         assert (await target.next()).body == b"after"
         assert await _stop(again, signal.SIGINT) == 0
     assert [r.body for r in target.received] == [b"in flight", b"after"]
+
+
+async def _read_to_end(stream: trio.abc.ReceiveStream | None) -> bytes:
+    assert stream is not None
+    seen = b""
+    while chunk := await stream.receive_some():
+        seen += chunk
+    return seen
+
+
+async def test_sigterm_cutting_off_a_slow_delivery_warns_and_it_comes_back(
+    nursery: trio.Nursery, target: RecordingTarget, server_url: str, tmp_path: Path
+) -> None:
+    state = tmp_path / "resume"
+    options = ("--resume-state-file", str(state), "--shutdown-grace", "1")
+    target.statuses = [5.0]  # far longer than the grace period
+    with trio.fail_after(40):
+        client = await _start_client(nursery, server_url, target, *options)
+        stream_id = await _post(server_url, b"slow", **{"X-GitHub-Delivery": "d-slow"})
+        assert (await target.next()).body == b"slow"
+        assert await _stop(client, signal.SIGTERM) == 0
+        said = await _read_to_end(client.stderr)
+        [line] = [line for line in said.splitlines() if b"cut off" in line]
+        assert line.startswith(b"WARNING") or b" WARNING " in line
+        assert f"stream_id={stream_id}".encode() in line
+        assert b"delivery_id=d-slow" in line
+        assert b"not checkpointed" in line
+        assert b"delivered again on the next start" in line
+
+        again = await _start_client(nursery, server_url, target, *options)
+        assert (await target.next()).body == b"slow"
+        assert await _stop(again, signal.SIGINT) == 0
 
 
 async def test_resume_state_survives_kill_9(

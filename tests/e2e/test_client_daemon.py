@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from functools import partial
 from pathlib import Path
 
@@ -13,8 +14,9 @@ import pytest
 import trio
 
 from gosmee_trio.client.daemon import Client
+from gosmee_trio.config import ClientConfig
 from tests.e2e.test_relay import start_client
-from tests.helpers import LogWaiter, RecordingTarget, free_port
+from tests.helpers import LogWaiter, RecordingTarget, free_port, scrape_metrics
 
 CHANNEL = "daemon-channel-1"
 
@@ -329,3 +331,111 @@ async def test_stop_lets_the_delivery_in_flight_finish(
         await done.wait()
     assert state.read_text() == f"{first}\n"
     assert [r.body for r in target.received] == [b"in flight"]
+
+
+async def test_a_delivery_being_retried_shows_in_metrics_and_health(
+    nursery: trio.Nursery,
+    http: httpx.AsyncClient,
+    server_url: str,
+    target: RecordingTarget,
+) -> None:
+    target.status = 500  # a durable event is retried until this changes
+    port = free_port()
+    client, _ = await start_client(
+        nursery, f"{server_url}/{CHANNEL}", target.url, health_port=port
+    )
+    stream_id = await _post(
+        http, f"{server_url}/{CHANNEL}", b"stuck", **{"X-GitHub-Delivery": "d-42"}
+    )
+    with trio.fail_after(10):
+        await target.next()
+        await target.next()  # attempt 2, 1 s after the first; attempt 3 is 2 s away
+    metrics = await scrape_metrics(http, f"http://127.0.0.1:{port}/metrics")
+    health = await http.get(f"http://127.0.0.1:{port}/health")
+
+    assert metrics["gosmee_client_delivery_attempts_total"] == 2
+    assert metrics["gosmee_client_attempt_duration_seconds_count"] >= 1
+    assert metrics["gosmee_client_delivery_retrying"] == 1
+    assert metrics["gosmee_client_delivery_retrying_attempts"] >= 1
+    since = metrics["gosmee_client_delivery_retrying_since_timestamp_seconds"]
+    assert 0 < since <= time.time()
+    # The stream is fine, so the probe stays 200; the stuck delivery is in the body.
+    assert health.status_code == 200
+    retrying = health.json()["retrying"]
+    assert (retrying["stream_id"], retrying["delivery_id"]) == (stream_id, "d-42")
+    assert retrying["since"] == since
+    assert retrying["last_error"] == "target answered 500"
+
+    target.status = 200
+    with trio.fail_after(10):
+        await target.next()
+        while client.counters.delivered < 1:
+            await trio.testing.wait_all_tasks_blocked(0.01)
+    after = await scrape_metrics(http, f"http://127.0.0.1:{port}/metrics")
+    assert after["gosmee_client_delivery_attempts_total"] == 3
+    assert after["gosmee_client_delivery_retrying"] == 0
+    assert "gosmee_client_delivery_retrying_since_timestamp_seconds" not in after
+    final = await http.get(f"http://127.0.0.1:{port}/health")
+    assert final.json()["retrying"] is None
+
+
+async def _start_stoppable(
+    nursery: trio.Nursery, config: ClientConfig
+) -> tuple[Client, trio.Event]:
+    """A real client that ``stop()`` ends; the event is set once ``run()`` returns."""
+    client = Client(config)
+    done = trio.Event()
+
+    async def run(task_status: trio.TaskStatus[None]) -> None:
+        await client.run(task_status=task_status)
+        done.set()
+
+    with trio.fail_after(10):
+        await nursery.start(run)
+    return client, done
+
+
+async def test_stop_during_a_back_off_wait_ends_at_once_and_resumes_the_event(
+    nursery: trio.Nursery,
+    http: httpx.AsyncClient,
+    server_url: str,
+    target: RecordingTarget,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    state = tmp_path / "resume"
+    config = ClientConfig(
+        f"{server_url}/{CHANNEL}",
+        target.url,
+        keepalive_interval=0.5,
+        resume_state_file=state,
+        shutdown_grace=30,
+    )
+    target.statuses = [(503, {"Retry-After": "30"})]  # then 200
+    client, done = await _start_stoppable(nursery, config)
+    before = state.read_text()  # the ready frame's position
+    stream_id = await _post(
+        http, f"{server_url}/{CHANNEL}", b"waits", **{"X-GitHub-Delivery": "d-7"}
+    )
+    waiter = LogWaiter("delivery attempt failed")
+    try:
+        with trio.fail_after(10):
+            assert (await target.next()).body == b"waits"
+            await waiter.seen.wait()
+    finally:
+        waiter.close()
+    with trio.fail_after(5):  # not the 30 s back-off, nor the 30 s grace
+        client.stop()
+        await done.wait()
+
+    assert state.read_text() == before
+    [cut_off] = [r for r in caplog.records if "cut off" in r.getMessage()]
+    assert cut_off.levelname == "WARNING"
+    fields = vars(cut_off)
+    assert (fields["stream_id"], fields["delivery_id"]) == (stream_id, "d-7")
+    assert "delivered again on the next start" in cut_off.getMessage()
+
+    await _start_stoppable(nursery, config)
+    with trio.fail_after(10):
+        assert (await target.next()).body == b"waits"
+    assert [r.body for r in target.received] == [b"waits", b"waits"]

@@ -172,6 +172,7 @@ async def test_client_metrics_count_deliveries_dead_letters_and_reconnects(
         'gosmee_client_deliveries_total{outcome="delivered"}': 1,
         'gosmee_client_deliveries_total{outcome="ignored"}': 1,
         "gosmee_client_delivery_attempts_total": 2,
+        "gosmee_client_attempt_duration_seconds_count": 2,
         "gosmee_client_forward_latency_seconds_count": 2,
         # The refused delivery, and the delivered event whose hook failed.
         "gosmee_client_dead_letters_total": 2,

@@ -95,6 +95,8 @@ class Consumer:
         self.reconnects = 0
         # "connecting" until the first stream is ready, then "live" or "reconnecting".
         self.state = "connecting"
+        # Why the last connection ended or was refused; None while the stream is up.
+        self.stream_error: str | None = None
         self.last_event_time: float | None = None
 
     async def run(

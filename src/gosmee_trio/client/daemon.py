@@ -1,10 +1,8 @@
 """The client daemon: consumer → forward worker → exec worker, in one nursery.
 
-Events move through the workers in stream order. The forward worker saves the event
-(``--saveDir``) and forwards it to the target; the exec worker runs the hook, then
-advances the checkpoint. An event whose delivery or hook fails for good is written to
-the dead-letter folder first, so the checkpoint never moves past an event that was
-neither handled nor recorded.
+This module wires them up and owns the lifecycle: start-up checks, the health
+endpoint, graceful stop and the checkpoint; what happens to each event is
+``client/workers.py``.
 """
 
 from __future__ import annotations
@@ -20,14 +18,12 @@ from gosmee_trio.client.checkpoint import Checkpoint
 from gosmee_trio.client.consumer import Consumer
 from gosmee_trio.client.forwarder import Forwarder, redact_url
 from gosmee_trio.client.health import ClientCounters, HealthServer
-from gosmee_trio.client.hooks import HookConfig, run_hook, should_run
 from gosmee_trio.client.httpclients import HttpClients
-from gosmee_trio.client.message import IncomingEvent, Unparsable
 from gosmee_trio.client.metrics import ClientMetrics
-from gosmee_trio.client.naming import safe_event_type
-from gosmee_trio.client.records import Records, check_save_dir, event_fields
+from gosmee_trio.client.records import check_save_dir
+from gosmee_trio.client.shutdown import warn_cut_off
+from gosmee_trio.client.workers import Item, Workers
 from gosmee_trio.config import ClientConfig
-from gosmee_trio.errors import HookError
 from gosmee_trio.keyfile import load_key_file, readable_by_others
 
 log = logging.getLogger(__name__)
@@ -40,8 +36,6 @@ PIPELINE_BUFFER = 16
 # this many the stream pauses (the server keeps the backlog in its history).
 HOOK_BACKLOG = 64
 
-Item = IncomingEvent | Unparsable
-
 
 class Client:
     """``gosmee-trio client``: subscribe to a channel and handle every event."""
@@ -50,32 +44,27 @@ class Client:
         self.config = config
         self.checkpoint = Checkpoint(config.resume_state_file)
         self.counters = ClientCounters()
-        self._records = Records(config, self.counters)
         self.metrics = ClientMetrics(self._counters)
+        self._workers = Workers(
+            config, self.checkpoint, self.counters, self.metrics, self._save_checkpoint
+        )
         self.consumer: Consumer | None = None
+        self.forwarder: Forwarder | None = None
         self._reading = trio.CancelScope()
-        self._stopping = False
         # Set once the pipeline runs (checkpoint loaded, health port bound, workers
         # started), before the stream is up: what systemd's READY=1 waits for.
         self.pipeline_started = trio.Event()
         self._private_key: PrivateKey | None = None
         self._nursery: trio.Nursery | None = None
-        self._hook = (
-            HookConfig(
-                config.exec_command,
-                config.exec_on_events,
-                config.exec_env_vars,
-                config.exec_timeout,
-            )
-            if config.exec_command
-            else None
-        )
 
     def stop(self) -> None:
-        """Graceful stop: read no more, let the event in flight finish within the
-        grace period, then persist the checkpoint."""
-        self._stopping = True
+        """Graceful stop: read no more, let the attempt (or hook) in flight finish
+        within the grace period, end a back-off wait at once, then persist the
+        checkpoint. What was cut off is logged at WARNING once ``run()`` ends."""
+        self._workers.stopping = True
         self._reading.cancel()
+        if self.forwarder is not None:
+            self.forwarder.stop_retrying()
         if self._nursery is not None:
             deadline = trio.current_time() + self.config.shutdown_grace
             self._nursery.cancel_scope.deadline = deadline
@@ -85,8 +74,9 @@ class Client:
     ) -> None:
         """Run until cancelled or stopped; ``task_status.started()`` once ready.
 
-        Cancellation: the event in flight is abandoned and not checkpointed, so it
-        is delivered again after a restart (at least once).
+        Cancellation: the event in flight is abandoned and not checkpointed; with a
+        resume state file it is delivered again after a restart (at least once).
+        Either way a WARNING names it and says what becomes of it.
 
         Errors: stream, delivery and hook failures are logged, counted and (for
         events) dead-lettered, never raised. A resume state file that cannot be
@@ -111,6 +101,7 @@ class Client:
                 )
         finally:
             self._save_checkpoint()
+            self._report_cut_off()
 
     async def _run_pipeline(
         self,
@@ -133,7 +124,13 @@ class Client:
             on_position=self._on_position,
             smee_stream=config.smee_stream,
         )
-        forwarder = Forwarder(config.target_url, target_http, config.target_retries)
+        forwarder = Forwarder(
+            config.target_url,
+            target_http,
+            config.target_retries,
+            observer=self.metrics,
+        )
+        self.forwarder = forwarder
         log.info(
             "starting gosmee-trio client %s",
             __version__,
@@ -152,9 +149,9 @@ class Client:
             async with trio.open_nursery() as workers:
                 self._nursery = workers
                 workers.start_soon(
-                    self._forward_worker, forwarder, events_receive, done_send
+                    self._workers.run_forward, forwarder, events_receive, done_send
                 )
-                workers.start_soon(self._exec_worker, done_receive)
+                workers.start_soon(self._workers.run_exec, done_receive)
                 self.pipeline_started.set()
                 await workers.start(self._read, self.consumer, events_send)
                 task_status.started()
@@ -174,87 +171,6 @@ class Client:
         # Stopped before the stream was ever ready: let run() go on to shut down.
         status.started()
 
-    async def _forward_worker(
-        self,
-        forwarder: Forwarder,
-        events: trio.MemoryReceiveChannel[Item],
-        done: trio.MemorySendChannel[tuple[Item, bool]],
-    ) -> None:
-        async with events, done:
-            async for item in events:
-                if self._stopping:
-                    return
-                try:
-                    handled = await self._forward(forwarder, item)
-                except Exception as exc:
-                    # A bug or an input we did not foresee must cost one event (kept
-                    # as a dead letter), never the whole client.
-                    log.exception("unexpected error handling an event")
-                    self.metrics.count_outcome("dead_letter")
-                    event = item if isinstance(item, IncomingEvent) else None
-                    if event is not None:
-                        await self._dead_letter(event, f"unexpected error: {exc!r}")
-                    handled = False
-                await done.send((item, handled))
-
-    async def _forward(self, forwarder: Forwarder, item: Item) -> bool:
-        """Save and forward one event; False when it was dead-lettered instead."""
-        if isinstance(item, Unparsable):
-            self.metrics.count_outcome("dead_letter")
-            await self._dead_letter(item.as_event(), item.error)
-            return False
-        if self._ignored(item):
-            log.info("skipping event as requested", extra=event_fields(item))
-            self.metrics.count_outcome("ignored")
-            return False
-        if self.config.save_dir is not None:
-            await self._save(item)
-        if not self.config.forwarding:
-            return True
-        result = await forwarder.deliver(item)
-        self.metrics.count_delivery(result)
-        if result.ok:
-            self.counters.delivered += 1
-            return True
-        self.counters.failed += 1
-        await self._dead_letter(item, f"delivery failed: {result.error}")
-        return False
-
-    async def _exec_worker(
-        self, done: trio.MemoryReceiveChannel[tuple[Item, bool]]
-    ) -> None:
-        async with done:
-            async for item, handled in done:
-                if handled and self._hook is not None:
-                    assert isinstance(item, IncomingEvent)
-                    await self._run_hook(self._hook, item)
-                self.checkpoint.advance(item.stream_id)
-                self._save_checkpoint()
-
-    async def _run_hook(self, hook: HookConfig, event: IncomingEvent) -> None:
-        if not should_run(hook, event):
-            return
-        try:
-            await run_hook(hook, event)
-        except Exception as exc:  # HookError, or input we did not foresee
-            if not isinstance(exc, HookError):
-                log.exception("unexpected error running the exec hook")
-            self.counters.hook_failures += 1
-            log.error("exec hook failed: %s", exc, extra=event_fields(event))
-            await self._dead_letter(event, f"exec hook failed: {exc}")
-
-    async def _save(self, event: IncomingEvent) -> None:
-        await self._records.save(event)
-
-    async def _dead_letter(self, event: IncomingEvent, reason: str) -> None:
-        await self._records.dead_letter(event, reason)
-
-    def _ignored(self, event: IncomingEvent) -> bool:
-        ignored = self.config.ignore_events
-        return bool(event.event_type) and (
-            event.event_type in ignored or safe_event_type(event.event_type) in ignored
-        )
-
     def _on_position(self, stream_id: str) -> None:
         # The server's position when the stream became ready. Kept only while the
         # client has no checkpoint yet, so that a first run that is stopped before
@@ -269,11 +185,23 @@ class Client:
         except OSError as exc:
             log.warning("cannot write the resume state file: %s", exc)
 
+    def _report_cut_off(self) -> None:
+        for cut_off in self._workers.cut_off:
+            warn_cut_off(
+                cut_off,
+                resume_state_file=self.config.resume_state_file is not None,
+                checkpoint=self.checkpoint.stream_id,
+            )
+        self._workers.cut_off.clear()
+
     def _counters(self) -> ClientCounters:
         if self.consumer is not None:
             self.counters.state = self.consumer.state
+            self.counters.stream_error = self.consumer.stream_error
             self.counters.reconnects = self.consumer.reconnects
             self.counters.last_event_time = self.consumer.last_event_time
+        if self.forwarder is not None:
+            self.counters.retrying = self.forwarder.retrying
         return self.counters
 
 

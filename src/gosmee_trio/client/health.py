@@ -18,21 +18,28 @@ from hypercorn.trio import serve
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from gosmee_trio import __version__
+from gosmee_trio.client.forwarder import RetryState
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class ClientCounters:
-    """What the client has done so far; shown on ``/health``."""
+    """What the client has done so far; shown on ``/health``.
+
+    ``stream_error`` is why the last connection to the stream ended or was refused
+    (None while it is live); ``retrying`` the delivery being retried, if any.
+    """
 
     state: str = "connecting"
+    stream_error: str | None = None
     last_event_time: float | None = None
     reconnects: int = 0
     delivered: int = 0
     failed: int = 0
     dead_letters: int = 0
     hook_failures: int = 0
+    retrying: RetryState | None = None
 
     @property
     def healthy(self) -> bool:

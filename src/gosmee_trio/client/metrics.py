@@ -1,9 +1,10 @@
 """Prometheus metrics for ``GET /metrics`` on the client's ``--health-port``.
 
-The daemon records each event's outcome and each delivery as it finishes
-(``ClientMetrics``); the stream's state, reconnects, dead letters and hook failures
-are read from ``ClientCounters`` when Prometheus scrapes (``CountersCollector``), the
-same figures ``/health`` shows. The registry is the client's own, not the
+The forwarder reports each attempt as it starts and ends, and the daemon each event's
+outcome and each delivery as it finishes (``ClientMetrics``); the stream's state,
+reconnects, dead letters, hook failures and the delivery being retried are read from
+``ClientCounters`` when Prometheus scrapes (``CountersCollector``), the same figures
+``/health`` shows. The registry is the client's own, not the
 process-wide default, so several clients in one process count apart.
 """
 
@@ -47,6 +48,9 @@ FORWARD_BUCKETS = (
     60.0,
     300.0,
 )
+# One attempt is bounded by --target-connection-timeout (5 s by default); 60 s
+# leaves room for a raised timeout without a bucket nobody can reach.
+ATTEMPT_BUCKETS = FORWARD_BUCKETS[: FORWARD_BUCKETS.index(60.0) + 1]
 
 
 class ClientMetrics:
@@ -71,7 +75,14 @@ class ClientMetrics:
         self._outcomes = {name: deliveries.labels(name) for name in DELIVERY_OUTCOMES}
         self._attempts = Counter(
             "gosmee_client_delivery_attempts",
-            "HTTP requests sent to the target; a retry is attempt 2 and later.",
+            "HTTP requests sent to the target, counted as each starts; a retry is "
+            "attempt 2 and later.",
+            registry=registry,
+        )
+        self._attempt_duration = Histogram(
+            "gosmee_client_attempt_duration_seconds",
+            "Duration of one HTTP request to the target, recorded as each ends.",
+            buckets=ATTEMPT_BUCKETS,
             registry=registry,
         )
         self._latency = Histogram(
@@ -82,10 +93,17 @@ class ClientMetrics:
         )
         registry.register(CountersCollector(counters))
 
+    def attempt_started(self) -> None:
+        """Count one attempt as it is made (``AttemptObserver``)."""
+        self._attempts.inc()
+
+    def attempt_ended(self, seconds: float) -> None:
+        """Record how long one attempt took (``AttemptObserver``)."""
+        self._attempt_duration.observe(seconds)
+
     def count_delivery(self, result: DeliveryResult) -> None:
-        """Record one finished delivery: its outcome, attempts and duration."""
+        """Record one finished delivery: its outcome and duration."""
         self._outcomes["delivered" if result.ok else "failed"].inc()
-        self._attempts.inc(result.attempts)
         self._latency.observe(result.duration_ms / 1000)
 
     def count_outcome(self, outcome: str) -> None:
@@ -130,3 +148,24 @@ class CountersCollector(Collector):
                 "Unix time the last event was read from the stream.",
                 value=counters.last_event_time,
             )
+        yield from _retrying_metrics(counters)
+
+
+def _retrying_metrics(counters: ClientCounters) -> Iterator[Metric]:
+    retrying = counters.retrying
+    yield GaugeMetricFamily(
+        "gosmee_client_delivery_retrying",
+        "1 while the event at the head is being retried, else 0.",
+        value=0.0 if retrying is None else 1.0,
+    )
+    yield GaugeMetricFamily(
+        "gosmee_client_delivery_retrying_attempts",
+        "Attempts made so far on the delivery being retried; 0 when none is.",
+        value=0.0 if retrying is None else float(retrying.attempts),
+    )
+    if retrying is not None:
+        yield GaugeMetricFamily(
+            "gosmee_client_delivery_retrying_since_timestamp_seconds",
+            "Unix time the first attempt of the delivery being retried failed.",
+            value=retrying.since,
+        )
