@@ -439,3 +439,35 @@ async def test_stop_during_a_back_off_wait_ends_at_once_and_resumes_the_event(
     with trio.fail_after(10):
         assert (await target.next()).body == b"waits"
     assert [r.body for r in target.received] == [b"waits", b"waits"]
+
+
+async def test_stream_answering_404_is_an_error_with_a_hint_and_health_is_down(
+    nursery: trio.Nursery,
+    http: httpx.AsyncClient,
+    server_url: str,
+    target: RecordingTarget,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = free_port()
+    # "short" is no valid channel id: the server answers 404, as it does for a
+    # protected channel and a key it does not list.
+    client = Client(ClientConfig(f"{server_url}/short", target.url, health_port=port))
+    waiter = LogWaiter("stream refused")
+    try:
+        nursery.start_soon(client.run)
+        with trio.fail_after(10):
+            await waiter.seen.wait()
+    finally:
+        waiter.close()
+    [refused] = [r for r in caplog.records if "stream refused" in r.getMessage()]
+    assert refused.levelname == "ERROR"
+    assert "got 404" in refused.getMessage()
+    assert "check the channel URL" in refused.getMessage()
+    assert "reconnecting in" in refused.getMessage()  # it keeps trying
+
+    health = await http.get(f"http://127.0.0.1:{port}/health")
+    assert health.status_code == 503
+    report = health.json()
+    assert (report["healthy"], report["state"]) == (False, "connecting")
+    assert "got 404" in report["stream_error"]
+    assert "check the channel URL" in report["stream_error"]

@@ -28,7 +28,7 @@ from gosmee_trio.client.targeterrors import describe
 from gosmee_trio.envelope import is_envelope, open_envelope, public_key_text
 from gosmee_trio.errors import EnvelopeError, MessageError, StreamError
 from gosmee_trio.events import is_stream_id
-from gosmee_trio.retry import Backoff
+from gosmee_trio.retry import Backoff, is_retryable_status
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,7 @@ class Consumer:
         def on_ready() -> None:
             nonlocal started, ready_at
             self.state = "live"
+            self.stream_error = None
             ready_at = trio.current_time()
             if not started:
                 started = True
@@ -125,26 +126,50 @@ class Consumer:
 
         while True:
             ready_at = None
-            try:
-                await self._consume_stream(on_ready)
-                reason = "server closed the stream"
-            except (httpx.HTTPError, SSEError, StreamError) as exc:
-                reason = f"{type(exc).__name__}: {describe(exc)}"
+            reason, hint = await self._stream_once(on_ready)
             if ready_at is not None and trio.current_time() - ready_at >= HEALTHY_AFTER:
                 backoff.reset()
             delay = backoff.next()
             self.reconnects += 1
             if self.state == "live":
                 self.state = "reconnecting"
-            log.warning(
-                "stream ended (%s); reconnecting in %.0fs",
-                reason,
-                delay,
-                extra={"stream_id": self.last_id},
-            )
+            self.stream_error = reason if hint is None else f"{reason}: {hint}"
+            extra = {"stream_id": self.last_id, "url": self.shown_url}
+            if hint is None:
+                log.warning(
+                    "stream ended (%s); reconnecting in %.0fs",
+                    reason,
+                    delay,
+                    extra=extra,
+                )
+            else:
+                # NOTE: still reconnecting: a 404 may be a server restarting behind a
+                # proxy, and a protected channel must look like any unknown page.
+                log.error(
+                    "stream refused (%s); %s; reconnecting in %.0fs",
+                    reason,
+                    hint,
+                    delay,
+                    extra=extra,
+                )
             await trio.sleep(delay)
 
-    async def _consume_stream(self, on_ready: Callable[[], None]) -> None:
+    async def _stream_once(
+        self, on_ready: Callable[[], None]
+    ) -> tuple[str, str | None]:
+        """Stream until it ends: why it did, and what a person should check when
+        the server refused it for a reason that will not go away by itself."""
+        try:
+            status = await self._consume_stream(on_ready)
+        except (httpx.HTTPError, SSEError, StreamError) as exc:
+            return f"{type(exc).__name__}: {describe(exc)}", None
+        if status is None:
+            return "server closed the stream", None
+        reason = f"expected status 200 from {self.shown_url!r}, got {status}"
+        return reason, refusal_hint(status, protected=self._private_key is not None)
+
+    async def _consume_stream(self, on_ready: Callable[[], None]) -> int | None:
+        """Read one stream to its end; the status when the server refused it."""
         headers = {
             "User-Agent": f"gosmee-trio/{__version__}",
             "X-Accel-Buffering": "no",
@@ -156,17 +181,13 @@ class Consumer:
         ) as source:
             status = source.response.status_code
             if not 200 <= status < 300:
-                hint = ""
-                if status == 404 and self._private_key is not None:
-                    hint = " (a protected channel answers 404 to keys it does not list)"
-                raise StreamError(
-                    f"expected status 200 from {self.shown_url!r}, got {status}{hint}"
-                )
+                return status
             log.info(
                 "connected", extra={"url": self.shown_url, "stream_id": self.last_id}
             )
             async for sse in source.aiter_sse():
                 await self._handle(sse, on_ready)
+        return None
 
     async def _handle(self, sse: ServerSentEvent, on_ready: Callable[[], None]) -> None:
         log.debug("SSE frame", extra={"stream_id": sse.id, "event_type": sse.event})
@@ -218,6 +239,31 @@ class Consumer:
     def _advance(self, stream_id: str) -> None:
         if is_stream_id(stream_id):
             self.last_id = stream_id
+
+
+def refusal_hint(status: int, *, protected: bool) -> str | None:
+    """What to check when the server refuses the stream with ``status``; None for
+    answers that mean "later" (408, 425, 429, 5xx) and for anything but a 4xx."""
+    if not 400 <= status < 500 or is_retryable_status(status):
+        return None
+    if status == 404 and protected:
+        return (
+            "check the channel URL, and that the server lists this client's public "
+            "key (from --encryption-key-file) for the channel in its "
+            "--encrypted-channels-file; it answers 404 for both on purpose"
+        )
+    if status == 404:
+        return (
+            "check the channel URL (a channel id is 12-64 letters, digits, '-' or "
+            "'_'); a protected channel also answers 404 to a client without its "
+            "--encryption-key-file"
+        )
+    if status in (401, 403):
+        return (
+            "check the channel URL and any credentials a proxy in front of the "
+            "server asks for"
+        )
+    return "check the channel URL: the server will not stream it"
 
 
 def _claims_encryption(data: str) -> bool:
