@@ -44,12 +44,12 @@ class Client:
         self.config = config
         self.checkpoint = Checkpoint(config.resume_state_file)
         self.counters = ClientCounters()
+        self.consumer: Consumer | None = None
+        self.forwarder: Forwarder | None = None
         self.metrics = ClientMetrics(self._counters)
         self._workers = Workers(
             config, self.checkpoint, self.counters, self.metrics, self._save_checkpoint
         )
-        self.consumer: Consumer | None = None
-        self.forwarder: Forwarder | None = None
         self._reading = trio.CancelScope()
         # Set once the pipeline runs (checkpoint loaded, health port bound, workers
         # started), before the stream is up: what systemd's READY=1 waits for.
