@@ -38,7 +38,7 @@ REJECTION_REASONS = (
     "token",  # replay without the right --replay-token
     "size",  # body over --max-body-size
     "timeout",  # body not received within BODY_TIMEOUT
-    "signature",  # no valid signature for --webhook-secret
+    "signature",  # no valid signature for --webhook-signature
     "disconnected",  # the sender hung up before its body arrived
     "store",  # Redis could not store the event (500)
     "other",
