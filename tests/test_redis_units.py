@@ -203,6 +203,8 @@ async def test_end_lets_the_queue_drain_then_ends() -> None:
             "names ssl_ca_certs='/no/such/ca.pem', which is not a readable file",
         ),
         ("rediss://db?ssl_certfile=/", "names ssl_certfile='/', which is not a"),
+        ("rediss://db?ssl_cert_reqs=bogus", "has ssl_cert_reqs='bogus'; use none"),
+        ("http://db?Password=s3cret", "got 'http://db?Password=***'"),
     ],
 )
 def test_bad_redis_urls_are_refused_without_their_password(

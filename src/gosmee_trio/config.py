@@ -218,8 +218,9 @@ def redact_password(url: str) -> str:
         user = f"{parts.username}:***@" if parts.username else ":***@"
         url = urlunsplit(parts._replace(netloc=user + host))
     query = parse_qsl(parts.query, keep_blank_values=True)
-    if any(name == "password" for name, _ in query):
-        hidden = [(n, "***" if n == "password" else v) for n, v in query]
+    if any(name.lower() == "password" for name, _ in query):
+        # Any case: a mistyped Password= is still somebody's password.
+        hidden = [(n, "***" if n.lower() == "password" else v) for n, v in query]
         # Replaced as text: urlunsplit would turn unix:///path into unix:/path.
         url = url.replace(f"?{parts.query}", f"?{urlencode(hidden, safe='*/')}", 1)
     return url
@@ -227,6 +228,8 @@ def redact_password(url: str) -> str:
 
 # Query parameters of --redis-url that name files read at start-up (TLS).
 _REDIS_URL_FILES = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
+# What coredis takes for ssl_cert_reqs (anything else fails deep inside it).
+_CERT_REQS = ("none", "optional", "required")
 
 
 # Redis keeps counts in a signed 64-bit integer.
@@ -251,6 +254,8 @@ def _redis_url_problem(url: str) -> str:
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
         if name in _REDIS_URL_FILES and not _readable_file(value):
             return f"names {name}={value!r}, which is not a readable file"
+        if name == "ssl_cert_reqs" and value not in _CERT_REQS:
+            return f"has ssl_cert_reqs={value!r}; use none, optional or required"
     if parts.scheme == "unix":
         return (
             "" if parts.path else "must name a socket path, as unix:///run/redis.sock"

@@ -105,8 +105,9 @@ class RedisBroker:
         where = redact_password(self.url)
         try:
             client = self.new_client()
-        except (ValueError, RedisError, OSError) as exc:
-            # OSError: a TLS file named in the URL could not be read after all.
+        except (ValueError, KeyError, RedisError, OSError) as exc:
+            # OSError: a TLS file named in the URL could not be read after all;
+            # KeyError: an option value coredis has no entry for.
             raise BrokerUnavailable(f"invalid --redis-url {where}: {exc}") from None
         try:
             async with client:
