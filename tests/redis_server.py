@@ -20,6 +20,7 @@ from coredis.response.types import ClientInfo
 from gosmee_trio.config import ServerConfig
 from gosmee_trio.server.broker import Broker
 from gosmee_trio.server.serve import Server
+from tests.e2e.processes import OutputLog
 from tests.helpers import free_port
 
 
@@ -97,15 +98,16 @@ class RedisServer:
                 stderr=subprocess.STDOUT,
             )
         )
-        ready = trio.Event()
-        outcome: list[bool] = []
-        nursery.start_soon(_read_log, self.process, ready, outcome)
+        # Read to the end, so a chatty Redis never blocks on a full pipe. Its output
+        # ends before the line if it exits, e.g. on a port taken since free_port().
+        log = OutputLog()
+        nursery.start_soon(log.drain, self.process.stdout)
         with trio.fail_after(20):
-            await ready.wait()
-        self._started_before = self._started_before or outcome[0]
-        if not outcome[0]:
+            ready = await log.wait_for_or_end(b"Ready to accept connections")
+        self._started_before = self._started_before or ready
+        if not ready:
             self.process = None
-        return outcome[0]
+        return ready
 
     def _listen_options(self) -> list[str]:
         options = ["--port", str(self.port)]
@@ -167,25 +169,6 @@ class RedisServer:
         async with self.client() as redis:
             me = await redis.client_id()
             return [info for info in await redis.client_list() if info["id"] != me]
-
-
-async def _read_log(
-    process: trio.Process, ready: trio.Event, outcome: list[bool]
-) -> None:
-    """Read redis-server's log until it says it listens (outcome True) or its output
-    ends because it exited, e.g. on a port taken since free_port() chose it (False);
-    then keep reading so a chatty Redis never blocks on a full pipe."""
-    assert process.stdout is not None
-    buffered = b""
-    async for chunk in process.stdout:
-        if not ready.is_set():
-            buffered += chunk
-            if b"Ready to accept connections" in buffered:
-                outcome.append(True)
-                ready.set()
-    if not ready.is_set():
-        outcome.append(False)
-        ready.set()
 
 
 def _write_certificates(folder: Path) -> None:

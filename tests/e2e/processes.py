@@ -36,6 +36,15 @@ class OutputLog:
             assert not self.ended, f"output ended before {marker!r}: {self.text!r}"
             await self._changed.wait()
 
+    async def wait_for_or_end(self, marker: bytes) -> bool:
+        """Wait until ``marker`` is written (True) or the output ends first, as
+        when the process exits at start-up (False)."""
+        while marker not in self.text:
+            if self.ended:
+                return False
+            await self._changed.wait()
+        return True
+
     def _grow(self, chunk: bytes) -> None:
         self.text += chunk
         self._changed.set()

@@ -9,7 +9,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -18,6 +18,7 @@ import pytest
 import trio
 from httpx_sse import aconnect_sse
 
+from tests.e2e.processes import OutputLog
 from tests.e2e.redis_relays import CONNECTED, Frame
 from tests.helpers import free_port
 
@@ -156,7 +157,7 @@ class ProxyProcess:
 
     process: trio.Process
     port: int
-    log: bytearray
+    log: OutputLog
 
     @property
     def url(self) -> str:
@@ -176,20 +177,12 @@ async def start_proxy(
     """
     for _attempt in range(5):
         port = free_port()
-        started = await _start_once(nursery, command_for(port), ready_line, env)
-        if started.process.returncode is None and ready_line in started.log:
-            return ProxyProcess(started.process, port, started.log)
-        if b"address already in use" not in started.log.lower():
+        process, log = await _start_once(nursery, command_for(port), ready_line, env)
+        if process.returncode is None and ready_line in log.text:
+            return ProxyProcess(process, port, log)
+        if b"address already in use" not in log.text.lower():
             break
-    log = started.log.decode(errors="replace")
-    raise AssertionError(f"proxy did not start: {log}")
-
-
-@dataclass
-class _Starting:
-    process: trio.Process
-    log: bytearray = field(default_factory=bytearray)
-    settled: trio.Event = field(default_factory=trio.Event)
+    raise AssertionError(f"proxy did not start: {log.text.decode(errors='replace')}")
 
 
 async def _start_once(
@@ -197,7 +190,7 @@ async def _start_once(
     command: list[str],
     ready_line: bytes,
     env: dict[str, str] | None,
-) -> _Starting:
+) -> tuple[trio.Process, OutputLog]:
     # No proxy from the environment may route the proxies' own requests.
     base = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     process: trio.Process = await nursery.start(
@@ -210,25 +203,15 @@ async def _start_once(
             env=base | (env or {}),
         )
     )
-    starting = _Starting(process)
-    nursery.start_soon(_read_log, starting, ready_line)
+    # Read to the end, so the proxy never blocks on a full pipe.
+    log = OutputLog()
+    nursery.start_soon(log.drain, process.stdout)
     with trio.fail_after(20):
-        await starting.settled.wait()
-    if process.returncode is None and ready_line not in starting.log:
+        ready = await log.wait_for_or_end(ready_line)
+    if not ready:
         with trio.fail_after(10):
             await process.wait()  # the log ended: it is exiting
-    return starting
-
-
-async def _read_log(starting: _Starting, ready_line: bytes) -> None:
-    """Collect the log; settle once it shows ``ready_line`` or ends (an exit at
-    start-up), then keep reading so the proxy never blocks on a full pipe."""
-    assert starting.process.stdout is not None
-    async for chunk in starting.process.stdout:
-        starting.log += chunk
-        if ready_line in starting.log:
-            starting.settled.set()
-    starting.settled.set()
+    return process, log
 
 
 @dataclass
