@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -271,8 +272,5 @@ def _redis_url_problem(url: str) -> str:
 
 
 def _readable_file(path: str) -> bool:
-    try:
-        with open(path, "rb"):
-            return Path(path).is_file()
-    except OSError:
-        return False
+    # Asked, not opened: opening a FIFO named by mistake would wait for a writer.
+    return Path(path).is_file() and os.access(path, os.R_OK)
